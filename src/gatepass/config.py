@@ -1,0 +1,127 @@
+"""Frozen settings objects. No environment variables are read here (see ``server``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gatepass.errors import ConfigurationError
+from gatepass.types import SameSite
+
+__all__ = ["CookieSettings", "PasswordSettings", "SessionSettings", "TokenSettings"]
+
+
+def _positive(name: str, value: float) -> None:
+    if value <= 0:
+        raise ConfigurationError(f"{name} must be positive, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSettings:
+    """How access and refresh tokens are issued and checked."""
+
+    #: ``iss`` of issued tokens; verification requires exact equality.
+    issuer: str = "gatepass"
+    #: ``aud`` of issued tokens; verification requires it among the token's audiences.
+    audience: str = "gatepass"
+    #: Lifetime of an access token, seconds.
+    access_ttl: int = 600
+    #: Absolute lifetime of a refresh-token family (a login), seconds.
+    refresh_ttl: int = 30 * 24 * 3600
+    #: Seconds a just-spent refresh token may be presented again and get the same
+    #: successor (two tabs refreshing at once); after that it counts as reuse.
+    refresh_grace: int = 10
+    #: Allowed clock skew for ``exp``/``nbf``/``iat``, seconds.
+    leeway: int = 5
+    #: Largest token accepted, in bytes; checked before any decoding.
+    max_token_bytes: int = 8192
+
+    def __post_init__(self) -> None:
+        _positive("access_ttl", self.access_ttl)
+        _positive("refresh_ttl", self.refresh_ttl)
+        _positive("max_token_bytes", self.max_token_bytes)
+        if self.leeway < 0 or self.leeway > 300:
+            raise ConfigurationError("leeway must be between 0 and 300 seconds")
+        if self.refresh_grace < 0 or self.refresh_grace > 120:
+            raise ConfigurationError("refresh_grace must be between 0 and 120 seconds")
+        if not self.issuer or not self.audience:
+            raise ConfigurationError("issuer and audience must be non-empty")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    """Server-side session lifetimes."""
+
+    #: A session unused for this long is dead (seconds).
+    idle_ttl: int = 1800
+    #: A session is dead this long after login, however active (seconds).
+    absolute_ttl: int = 12 * 3600
+    #: ``last_seen_at`` is written at most once per this many seconds per session.
+    touch_interval: int = 60
+
+    def __post_init__(self) -> None:
+        _positive("idle_ttl", self.idle_ttl)
+        _positive("absolute_ttl", self.absolute_ttl)
+        if self.touch_interval < 0 or self.touch_interval >= self.idle_ttl:
+            raise ConfigurationError("touch_interval must be >= 0 and < idle_ttl")
+
+
+@dataclass(frozen=True, slots=True)
+class CookieSettings:
+    """Names and attributes of the credential cookies.
+
+    With ``secure=True`` (every mode but ``--dev``) names carry the ``__Host-``
+    prefix and cookies are ``Secure``; ``__Host-`` also forbids ``Domain`` and any
+    ``Path`` but ``/``, so neither is configurable.
+    """
+
+    secure: bool = True
+    session_name: str = "gp_session"
+    access_name: str = "gp_access"
+    refresh_name: str = "gp_refresh"
+    csrf_name: str = "gp_csrf"
+    session_same_site: SameSite = "lax"
+    access_same_site: SameSite = "lax"
+    refresh_same_site: SameSite = "strict"
+    csrf_same_site: SameSite = "lax"
+    #: Largest cookie or header value accepted, in bytes.
+    max_value_bytes: int = 8192
+
+    def __post_init__(self) -> None:
+        for name in (self.session_name, self.access_name, self.refresh_name, self.csrf_name):
+            if not name or not name.replace("_", "").replace("-", "").isalnum():
+                raise ConfigurationError(f"invalid cookie name {name!r}")
+        if not self.secure and "none" in (
+            self.session_same_site,
+            self.access_same_site,
+            self.refresh_same_site,
+            self.csrf_same_site,
+        ):
+            raise ConfigurationError("SameSite=None requires secure cookies")
+
+    def full_name(self, name: str) -> str:
+        """The cookie name as sent: ``__Host-`` + name in secure mode."""
+        return f"__Host-{name}" if self.secure else name
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordSettings:
+    """argon2id parameters (OWASP minimum by default) and the password policy."""
+
+    time_cost: int = 2
+    memory_cost: int = 19456  # KiB
+    parallelism: int = 1
+    hash_len: int = 32
+    salt_len: int = 16
+    min_length: int = 8
+    max_length: int = 1024
+    #: At most this many hashes run at once (worker threads); default: CPU count.
+    max_concurrency: int | None = None
+    #: Refuse passwords from the shipped common-password list.
+    refuse_common: bool = True
+    extra_forbidden: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        if self.min_length < 1 or self.max_length < self.min_length:
+            raise ConfigurationError("password length bounds are inconsistent")
+        if self.time_cost < 1 or self.memory_cost < 8 * self.parallelism or self.parallelism < 1:
+            raise ConfigurationError("argon2 parameters are out of range")
