@@ -13,6 +13,8 @@ boundary with ``raise ... from exc``, so callers never catch a dependency's erro
       + ValidationError                         (code: validation_error)
         - EmailTaken                            (code: email_taken)
         - WeakPassword                          (code: validation_error)
+        - UnsupportedMediaType                  (code: unsupported_media_type)
+        - PayloadTooLarge                       (code: payload_too_large)
       + AuthenticationError                     (code: invalid_token)
         - InvalidCredentials                    (code: invalid_credentials)
         - MissingCredential                     (code: invalid_token)
@@ -60,6 +62,7 @@ __all__ = [
     "MalformedToken",
     "MissingCredential",
     "NotFound",
+    "PayloadTooLarge",
     "PermissionDenied",
     "RateLimited",
     "RefreshTokenReused",
@@ -74,6 +77,7 @@ __all__ = [
     "TokenRevoked",
     "TokenTooLarge",
     "UnknownKey",
+    "UnsupportedMediaType",
     "UnsupportedHeader",
     "ValidationError",
     "WeakPassword",
@@ -137,6 +141,20 @@ class WeakPassword(ValidationError):
     """A new password breaks the password policy (length, common-password list)."""
 
     public_detail = "The password does not meet the password policy."
+
+
+class UnsupportedMediaType(ValidationError):
+    """A JSON endpoint got a body that is not ``application/json``; nothing changed."""
+
+    code = "unsupported_media_type"
+    public_detail = "The request body must be application/json."
+
+
+class PayloadTooLarge(ValidationError):
+    """The request body is larger than allowed; it was not parsed."""
+
+    code = "payload_too_large"
+    public_detail = "The request body is too large."
 
 
 # -- authentication --------------------------------------------------------------

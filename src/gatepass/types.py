@@ -18,7 +18,7 @@ __all__ = [
 Clock: TypeAlias = Callable[[], float]
 
 #: Any JSON value, as parsed by gatepass's strict JSON reader.
-JSON: TypeAlias = "None | bool | int | float | str | list[JSON] | dict[str, JSON]"
+JSON: TypeAlias = "bool | int | float | str | list[JSON] | dict[str, JSON] | None"
 
 #: A JSON object (JWS header, JWT claims).
 JSONObject: TypeAlias = Mapping[str, object]

@@ -1,1 +1,98 @@
-"""gatepass.stores."""
+"""Stores: the record families (:mod:`gatepass.stores.base`) and :func:`open_store`.
+
+A backend is chosen by URL; its module (and its driver) is imported only when a URL
+asks for it:
+
+- ``memory://``: :class:`~gatepass.stores.memory.MemoryStore`, for tests and demos.
+- ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``:
+  :class:`~gatepass.stores.sqlite.SQLiteStore` (three slashes, then the path, as in
+  SQLAlchemy; ``sqlite:///gatepass.db`` is relative to the working directory).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from gatepass.errors import ConfigurationError
+from gatepass.stores.base import (
+    AuditEvent,
+    FamilyRecord,
+    KeyRecord,
+    KeyStatus,
+    RevocationEvent,
+    RevocationKind,
+    RotateStatus,
+    RotationResult,
+    SessionRecord,
+    Store,
+    UserRecord,
+)
+from gatepass.types import Clock
+
+__all__ = [
+    "AuditEvent",
+    "FamilyRecord",
+    "KeyRecord",
+    "KeyStatus",
+    "RevocationEvent",
+    "RevocationKind",
+    "RotateStatus",
+    "RotationResult",
+    "SessionRecord",
+    "Store",
+    "UserRecord",
+    "open_store",
+]
+
+_SQLITE_PREFIX = "sqlite:///"
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,30}")
+_LATER = frozenset({"redis", "rediss", "postgres", "postgresql", "postgresql+asyncpg"})
+
+
+def open_store(url: str, *, clock: Clock = time.time) -> Store:
+    """Build the store a URL names; nothing is connected until its first use.
+
+    Args:
+        url: ``memory://``, ``sqlite:///relative.db`` or ``sqlite:////absolute.db``.
+        clock: The time source handed to the store.
+
+    Returns:
+        A store implementing every record family.
+
+    Raises:
+        ConfigurationError: the URL is malformed or names a backend that is not
+            available. The message names the scheme only, never the whole URL
+            (which may carry a password).
+    """
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not sep:
+        raise ConfigurationError("store URL must look like scheme://...")
+    if scheme == "memory":
+        if rest:
+            raise ConfigurationError("memory store URL takes no path: use memory://")
+        from gatepass.stores.memory import MemoryStore
+
+        return MemoryStore(clock=clock)
+    if scheme == "sqlite":
+        if url[: len(_SQLITE_PREFIX)].lower() != _SQLITE_PREFIX:
+            raise ConfigurationError(
+                "sqlite store URL must be sqlite:///relative.db or sqlite:////absolute.db"
+            )
+        path = url[len(_SQLITE_PREFIX) :]
+        if not path or path == ":memory:" or path.endswith("/"):
+            raise ConfigurationError(
+                "sqlite store URL needs a file path (use memory:// for a throwaway store)"
+            )
+        from gatepass.stores.sqlite import SQLiteStore
+
+        return SQLiteStore(path, clock=clock)
+    if scheme in _LATER:
+        raise ConfigurationError(
+            f"the {scheme} store backend is not available yet in this version of gatepass "
+            "(it will need the matching extra: gatepass[redis] or gatepass[postgres])"
+        )
+    if _SCHEME.fullmatch(scheme):
+        raise ConfigurationError(f"unknown store scheme {scheme!r}")
+    raise ConfigurationError("malformed store URL")

@@ -121,6 +121,8 @@ class FamilyRecord:
     audience: str | None = None
     ip: str | None = None
     user_agent: str | None = None
+    #: SHA-256 hex of the CSRF token bound to a cookie-transport login (None for Bearer).
+    csrf_hash: str | None = None
 
 
 RotateStatus = Literal["rotated", "grace", "reused", "invalid", "expired", "revoked"]
@@ -313,15 +315,19 @@ class ThrottleStore(Protocol):
 class AuditStore(Protocol):
     async def append_audit(self, event: AuditEvent) -> None: ...
 
-    async def list_audit(
-        self, *, user_id: str | None = None, limit: int = 100
-    ) -> list[AuditEvent]:
+    async def list_audit(self, *, user_id: str | None = None, limit: int = 100) -> list[AuditEvent]:
         """Newest first."""
 
 
 @runtime_checkable
 class Store(
-    UserStore, SessionStore, RefreshStore, RevocationStore, KeyStore, ThrottleStore, AuditStore,
+    UserStore,
+    SessionStore,
+    RefreshStore,
+    RevocationStore,
+    KeyStore,
+    ThrottleStore,
+    AuditStore,
     Protocol,
 ):
     """A backend implementing every record family."""
