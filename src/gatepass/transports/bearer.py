@@ -1,0 +1,114 @@
+"""The ``Authorization: Bearer`` transport (RFC 6750 section 2.1) and its challenges.
+
+Only the request header is ever read: a token in a query string (``?access_token=``)
+or a form body is never a credential here (RFC 6750 section 2.3 is discouraged and
+not implemented; SECURITY.md S-04). Bearer requests need no CSRF token, since a
+browser never attaches the header by itself; that exemption is applied by the caller.
+
+Grammar accepted (RFC 7235 section 2.1, RFC 6750 section 2.1)::
+
+    credentials = auth-scheme 1*SP token68        ; scheme "Bearer", any case
+    token68     = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+
+Leading and trailing spaces or tabs around the whole value are ignored (they are not
+part of an HTTP field value).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, TypeAlias
+
+from gatepass.errors import ConfigurationError, MalformedToken, TokenTooLarge
+
+__all__ = ["BearerError", "challenge", "parse_authorization"]
+
+#: The ``error`` codes of RFC 6750 section 3.1.
+BearerError: TypeAlias = Literal["invalid_request", "invalid_token", "insufficient_scope"]
+
+_SCHEME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_REST = re.compile(r" +([A-Za-z0-9\-._~+/]+=*)")
+# RFC 6750 section 3: error and error_description characters; scope tokens.
+_NQSCHAR = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+_SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+(?: [\x21\x23-\x5b\x5d-\x7e]+)*")
+# quoted-string qdtext / quoted-pair material: visible ASCII, space and tab.
+_QDTEXT = re.compile(r"[\t\x20-\x7e]*")
+_ERRORS = frozenset({"invalid_request", "invalid_token", "insufficient_scope"})
+
+
+def parse_authorization(value: str | None, *, max_bytes: int = 8192) -> str | None:
+    """Extract the bearer token from an ``Authorization`` header value.
+
+    Args:
+        value: the header value, or ``None`` when the request has no such header.
+        max_bytes: the largest value accepted (UTF-8 bytes), checked before parsing.
+
+    Returns:
+        The token, or ``None`` when there is no header or its scheme is not
+        ``Bearer`` (``Basic``, ``Digest``, empty...): no bearer credential.
+
+    Raises:
+        TokenTooLarge: the value is longer than ``max_bytes``.
+        MalformedToken: the scheme is ``Bearer`` but the rest is not exactly one
+            token68 after one or more spaces (missing token, a tab, a comma, a
+            second token or parameter, characters outside token68).
+    """
+    if value is None:
+        return None
+    if len(value) > max_bytes or len(value.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise TokenTooLarge("authorization header exceeds the size limit")
+    value = value.strip(" \t")
+    scheme = _SCHEME.match(value)
+    if scheme is None or scheme.group().lower() != "bearer":
+        return None
+    rest = _REST.fullmatch(value, scheme.end())
+    if rest is None:
+        raise MalformedToken("authorization header is not 'Bearer <token68>'")
+    return rest.group(1)
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def challenge(
+    error: BearerError | None = None,
+    *,
+    realm: str | None = None,
+    description: str | None = None,
+    scope: str | None = None,
+) -> str:
+    """Build a ``WWW-Authenticate`` value for a bearer-protected resource.
+
+    ``challenge()`` is ``Bearer`` (no credential was sent); ``challenge("invalid_token")``
+    is ``Bearer error="invalid_token"``; ``challenge("insufficient_scope", scope="a b")``
+    is ``Bearer error="insufficient_scope", scope="a b"``. Parameters come in the order
+    realm, error, error_description, scope (RFC 6750 section 3).
+
+    Never pass attacker input: these values are fixed by the application. They are
+    checked against RFC 6750's character sets, so no value can break the header.
+
+    Raises:
+        ConfigurationError: an unknown error code, or a value with characters RFC 6750
+            (or a quoted-string, for ``realm``) does not allow.
+    """
+    params: list[str] = []
+    if realm is not None:
+        if not _QDTEXT.fullmatch(realm):
+            raise ConfigurationError("realm has characters not allowed in a header")
+        params.append(f"realm={_quote(realm)}")
+    if error is not None:
+        if error not in _ERRORS:
+            raise ConfigurationError(f"unknown bearer error code {error!r}")
+        params.append(f'error="{error}"')
+    if description is not None:
+        if not _NQSCHAR.fullmatch(description):
+            raise ConfigurationError("error_description has characters RFC 6750 forbids")
+        params.append(f'error_description="{description}"')
+    if scope is not None:
+        if not _SCOPE.fullmatch(scope):
+            raise ConfigurationError("scope is not a space-separated list of scope tokens")
+        params.append(f'scope="{scope}"')
+    if not params:
+        return "Bearer"
+    return "Bearer " + ", ".join(params)

@@ -1,0 +1,258 @@
+"""Cookie parsing and Set-Cookie building, as API.md's cookie table says."""
+
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gatepass.config import CookieSettings
+from gatepass.errors import ConfigurationError
+from gatepass.transports.base import Credential
+from gatepass.transports.cookie import (
+    MAX_COOKIE_BYTES,
+    CookieTransport,
+    clear_cookie,
+    parse_cookie_header,
+    set_cookie,
+)
+
+SECURE = CookieSettings()
+DEV = CookieSettings(secure=False)
+EXPIRED = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+
+
+# -- Set-Cookie --------------------------------------------------------------------------
+
+
+def test_session_login_cookies_secure_mode() -> None:
+    """Session login sets __Host-gp_session (HttpOnly, Lax) and __Host-gp_csrf (not HttpOnly)."""
+    assert [
+        "__Host-gp_session=sid123; Path=/; Secure; HttpOnly; SameSite=Lax",
+        "__Host-gp_csrf=csrf.tok; Path=/; Secure; SameSite=Lax",
+    ] == CookieTransport(SECURE).session_cookies("sid123", "csrf.tok", max_age=None)
+
+
+def test_token_login_cookies_secure_mode() -> None:
+    """Token-cookie login sets access (Lax) and refresh (Strict), HttpOnly, and the CSRF cookie."""
+    assert [
+        "__Host-gp_access=a.b.c; Path=/; Max-Age=600; Secure; HttpOnly; SameSite=Lax",
+        "__Host-gp_refresh=fam.sec; Path=/; Max-Age=2592000; Secure; HttpOnly; SameSite=Strict",
+        "__Host-gp_csrf=csrf.tok; Path=/; Max-Age=2592000; Secure; SameSite=Lax",
+    ] == CookieTransport(SECURE).token_cookies(
+        "a.b.c", "fam.sec", "csrf.tok", access_max_age=600, refresh_max_age=2592000
+    )
+
+
+def test_dev_mode_drops_secure_and_host_prefix() -> None:
+    """In --dev mode names lose __Host- and cookies lose Secure; everything else stays."""
+    transport = CookieTransport(DEV)
+    assert [
+        "gp_session=sid123; Path=/; Max-Age=43200; HttpOnly; SameSite=Lax",
+        "gp_csrf=csrf.tok; Path=/; Max-Age=43200; SameSite=Lax",
+    ] == transport.session_cookies("sid123", "csrf.tok", max_age=43200)
+    assert [
+        "gp_access=a; Path=/; Max-Age=1; HttpOnly; SameSite=Lax",
+        "gp_refresh=r; Path=/; Max-Age=2; HttpOnly; SameSite=Strict",
+        "gp_csrf=c; Path=/; Max-Age=2; SameSite=Lax",
+    ] == transport.token_cookies("a", "r", "c", access_max_age=1, refresh_max_age=2)
+
+
+def test_no_cookie_ever_has_a_domain_attribute() -> None:
+    """No Set-Cookie value gatepass builds names a Domain, and every Path is /."""
+    for s in (SECURE, DEV):
+        t = CookieTransport(s)
+        values = [
+            *t.session_cookies("s", "c", max_age=10),
+            *t.token_cookies("a", "r", "c", access_max_age=1, refresh_max_age=2),
+            *t.clear_session_cookies(),
+            *t.clear_token_cookies(),
+        ]
+        for value in values:
+            attrs = [a.strip().split("=")[0].lower() for a in value.split(";")[1:]]
+            assert "domain" not in attrs
+            assert "Path=/" in value.split("; ")
+
+
+def test_clear_cookies_match_the_set_attributes() -> None:
+    """Clearing sends the same names and attributes, no value, Max-Age=0 and a past Expires."""
+    t = CookieTransport(SECURE)
+    assert [
+        f"__Host-gp_session=; Path=/; {EXPIRED}; Secure; HttpOnly; SameSite=Lax",
+        f"__Host-gp_csrf=; Path=/; {EXPIRED}; Secure; SameSite=Lax",
+    ] == t.clear_session_cookies()
+    assert [
+        f"__Host-gp_access=; Path=/; {EXPIRED}; Secure; HttpOnly; SameSite=Lax",
+        f"__Host-gp_refresh=; Path=/; {EXPIRED}; Secure; HttpOnly; SameSite=Strict",
+        f"__Host-gp_csrf=; Path=/; {EXPIRED}; Secure; SameSite=Lax",
+    ] == t.clear_token_cookies()
+
+
+def test_clear_cookie_dev_mode() -> None:
+    """clear_cookie in --dev mode uses the bare name and no Secure."""
+    assert f"gp_session=; Path=/; {EXPIRED}; HttpOnly; SameSite=Lax" == clear_cookie(
+        "gp_session", settings=DEV
+    )
+
+
+def test_set_cookie_same_site_none_requires_secure() -> None:
+    """SameSite=None is allowed only on Secure cookies."""
+    assert "__Host-x=v; Path=/; Secure; HttpOnly; SameSite=None" == set_cookie(
+        "x", "v", settings=SECURE, same_site="none"
+    )
+    with pytest.raises(ConfigurationError):
+        set_cookie("x", "v", settings=DEV, same_site="none")
+
+
+def test_cookie_name_plus_value_limit_is_4096_bytes() -> None:
+    """Name plus value may be 4096 bytes (CK-06); one more raises ConfigurationError."""
+    name = "__Host-gp_access"
+    fits = "a" * (MAX_COOKIE_BYTES - len(name))
+    assert set_cookie("gp_access", fits, settings=SECURE, same_site="lax").startswith(
+        f"{name}={fits};"
+    )
+    with pytest.raises(ConfigurationError):
+        set_cookie("gp_access", fits + "a", settings=SECURE, same_site="lax")
+
+
+@pytest.mark.parametrize(
+    "value", ["", "a b", "a;b", "a,b", 'a"b', "a\\b", "a\r\nSet-Cookie: x=y", "caf\u00e9", "a\tb"]
+)
+def test_values_that_cannot_be_cookies_are_refused(value: str) -> None:
+    """A value outside RFC 6265 cookie-octets raises (no header injection, no quoting games)."""
+    with pytest.raises(ConfigurationError):
+        set_cookie("gp_session", value, settings=SECURE, same_site="lax")
+
+
+@pytest.mark.parametrize("name", ["", "a b", "a;b", "a=b", "a\r\nx", "caf\u00e9"])
+def test_names_that_cannot_be_cookie_names_are_refused(name: str) -> None:
+    """set_cookie and clear_cookie refuse a name that is not an HTTP token."""
+    with pytest.raises(ConfigurationError):
+        set_cookie(name, "v", settings=DEV, same_site="lax")
+    with pytest.raises(ConfigurationError):
+        clear_cookie(name, settings=DEV)
+
+
+def test_negative_max_age_is_refused() -> None:
+    """A negative Max-Age is a programming error."""
+    with pytest.raises(ConfigurationError):
+        set_cookie("gp_session", "v", settings=SECURE, same_site="lax", max_age=-1)
+
+
+# -- parsing -----------------------------------------------------------------------------
+
+
+def test_parse_simple_header() -> None:
+    """Pairs split on ';' with optional spaces."""
+    assert {"a": "1", "b": "2", "c": "3"} == parse_cookie_header("a=1; b=2;c=3")
+
+
+@pytest.mark.parametrize("header", [None, "", ";", " ; ; "])
+def test_parse_empty_header(header: str | None) -> None:
+    """No header or an empty one gives no cookies."""
+    assert {} == parse_cookie_header(header)
+
+
+def test_parse_first_duplicate_wins() -> None:
+    """When a name repeats, the first occurrence wins."""
+    assert {"__Host-gp_session": "first", "x": "1"} == parse_cookie_header(
+        "__Host-gp_session=first; x=1; __Host-gp_session=second"
+    )
+
+
+def test_parse_strips_one_pair_of_quotes() -> None:
+    """A value wrapped in double quotes is unwrapped once; a lone quote is kept."""
+    assert {"a": "v", "b": '"v', "c": '"v"', "d": ""} == parse_cookie_header(
+        'a="v"; b="v; c=""v""; d=""'
+    )
+
+
+def test_parse_tolerates_garbage() -> None:
+    """Pairs without '=' or with an empty name are skipped; '=' inside values is kept."""
+    assert {"a": "b=c", "ok": "1", "sp": "x y"} == parse_cookie_header(
+        "junk; =nameless; a=b=c;;; ok=1 ;  sp = x y  "
+    )
+
+
+def test_parse_names_are_case_sensitive() -> None:
+    """Cookie names are case-sensitive."""
+    assert {"A": "1", "a": "2"} == parse_cookie_header("A=1; a=2")
+
+
+def test_parse_drops_oversized_values() -> None:
+    """A value over max_bytes is dropped as if absent; the others are kept."""
+    header = f"big={'x' * 8193}; small=1; edge={'y' * 8192}"
+    assert {"small": "1", "edge": "y" * 8192} == parse_cookie_header(header)
+    assert {"small": "1"} == parse_cookie_header("multi=\u00e9\u00e9; small=1", max_bytes=3)
+
+
+@settings(max_examples=400)
+@given(st.text(max_size=300))
+def test_fuzz_parse_cookie_header_never_raises(header: str) -> None:
+    """On arbitrary text the parser returns a str-to-str dict with values within the limit."""
+    parsed = parse_cookie_header(header, max_bytes=64)
+    for name, value in parsed.items():
+        assert name
+        assert isinstance(value, str)
+        assert len(value.encode("utf-8", "surrogatepass")) <= 64
+
+
+# -- extracting credentials ---------------------------------------------------------------
+
+
+def test_extract_credential_cookies() -> None:
+    """Session, access and refresh cookies become Credentials, in that order."""
+    cookies = parse_cookie_header(
+        "__Host-gp_refresh=r1; __Host-gp_access=a1; other=x; __Host-gp_session=s1; __Host-gp_csrf=c"
+    )
+    assert [
+        Credential("session_cookie", "s1"),
+        Credential("access_cookie", "a1"),
+        Credential("refresh_cookie", "r1"),
+    ] == CookieTransport(SECURE).extract(cookies)
+
+
+def test_extract_in_secure_mode_ignores_unprefixed_names() -> None:
+    """In secure mode only __Host- names count, so a tossed 'gp_session' cookie is ignored."""
+    cookies = {"gp_session": "attacker", "gp_access": "attacker", "gp_refresh": "attacker"}
+    assert [] == CookieTransport(SECURE).extract(cookies)
+
+
+def test_extract_in_dev_mode_uses_bare_names() -> None:
+    """In --dev mode the bare names are read."""
+    assert [Credential("session_cookie", "s")] == CookieTransport(DEV).extract({"gp_session": "s"})
+
+
+def test_extract_ignores_empty_and_oversized_values() -> None:
+    """A cleared (empty) cookie or one over max_value_bytes is not a credential."""
+    transport = CookieTransport(CookieSettings(max_value_bytes=10))
+    cookies = {"__Host-gp_session": "", "__Host-gp_access": "x" * 11, "__Host-gp_refresh": "r"}
+    assert [Credential("refresh_cookie", "r")] == transport.extract(cookies)
+
+
+def test_csrf_cookie_is_read_but_never_a_credential() -> None:
+    """The CSRF cookie is available to forms but extract never returns it."""
+    transport = CookieTransport(SECURE)
+    cookies = {"__Host-gp_csrf": "tok"}
+    assert "tok" == transport.csrf_token(cookies)
+    assert transport.csrf_token({}) is None
+    assert [] == transport.extract(cookies)
+    assert "__Host-gp_csrf" == transport.csrf_cookie_name
+
+
+def test_round_trip_from_set_cookie_to_extract() -> None:
+    """What session_cookies sets, a browser sends back and extract finds."""
+    transport = CookieTransport(SECURE)
+    set_values = transport.session_cookies("AbC-_123", "n.m", max_age=None)
+    header = "; ".join(v.split(";")[0] for v in set_values)
+    assert [Credential("session_cookie", "AbC-_123")] == transport.extract(
+        parse_cookie_header(header)
+    )
+
+
+def test_credential_repr_hides_the_value() -> None:
+    """A Credential's repr never shows the secret."""
+    text = repr(Credential("session_cookie", "super-secret-id"))
+    assert "super-secret-id" not in text
+    assert "session_cookie" in text
