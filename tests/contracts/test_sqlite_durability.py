@@ -1,6 +1,5 @@
 """The SQLite backend on real files: crash safety, schema on first use, hashes at rest."""
 
-
 from __future__ import annotations
 
 import signal

@@ -1,6 +1,5 @@
 """Password hashing (argon2id off the event loop) and the password policy."""
 
-
 from __future__ import annotations
 
 import os

@@ -1,6 +1,5 @@
 """The Authorization: Bearer transport and WWW-Authenticate challenges (RFC 6750)."""
 
-
 from __future__ import annotations
 
 import inspect

@@ -1,6 +1,5 @@
 """Cookie parsing and Set-Cookie building, as API.md's cookie table says."""
 
-
 from __future__ import annotations
 
 import pytest

@@ -1,6 +1,5 @@
 """CSRF tokens bound to a per-login secret, and the origin / fetch-metadata policy."""
 
-
 from __future__ import annotations
 
 import re
