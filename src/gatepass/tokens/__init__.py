@@ -1,1 +1,1 @@
-"""gatepass.tokens."""
+"""The JWT column: strict JWS, claims, access tokens, refresh-token families."""
