@@ -1,0 +1,158 @@
+"""Server-side sessions: create, load (with both timeouts), rotate, destroy, list.
+
+A session id is 256 bits from ``secrets`` sent to the browser once; the store only
+ever sees its SHA-256. The public ``sid`` names the login in APIs and in the ``sid``
+claim of tokens exchanged for it, so ending the session also revokes them.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from gatepass._utils import hash_token, random_token
+from gatepass.config import SessionSettings
+from gatepass.errors import SessionExpired, SessionNotFound
+from gatepass.revocation import Revoker
+from gatepass.stores.base import SessionRecord, SessionStore
+from gatepass.types import Clock
+
+__all__ = ["IssuedSession", "SessionManager"]
+
+#: 32 random bytes as unpadded base64url: exactly 43 characters.
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSession:
+    """A new session: the secret id for the cookie and the stored record."""
+
+    session_id: str = field(repr=False)
+    record: SessionRecord
+
+
+class SessionManager:
+    """Session lifecycle over a :class:`~gatepass.stores.base.SessionStore`."""
+
+    def __init__(
+        self,
+        store: SessionStore,
+        revoker: Revoker,
+        settings: SessionSettings | None = None,
+        *,
+        clock: Clock = time.time,
+    ) -> None:
+        self._store = store
+        self._revoker = revoker
+        self.settings = settings or SessionSettings()
+        self._clock = clock
+
+    async def create(
+        self,
+        user_id: str,
+        *,
+        replaces: str | None = None,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        data: Mapping[str, object] | None = None,
+    ) -> IssuedSession:
+        """Start a session with a fresh id; a session id sent with the login is ended.
+
+        A presented id (``replaces``) is never reused, whoever it belongs to: that is
+        what makes login fixation-safe.
+        """
+        if replaces is not None and _SESSION_ID.fullmatch(replaces):
+            old = await self._store.delete_session(hash_token(replaces))
+            if old is not None:
+                await self._revoke_sid(old)
+        now = self._clock()
+        session_id = random_token(32)
+        record = SessionRecord(
+            id_hash=hash_token(session_id),
+            sid=random_token(16),
+            user_id=user_id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + self.settings.absolute_ttl,
+            idle_ttl=self.settings.idle_ttl,
+            csrf_secret=secrets.token_hex(32),
+            ip=ip,
+            user_agent=user_agent,
+            data=dict(data or {}),
+        )
+        await self._store.create_session(record)
+        return IssuedSession(session_id, record)
+
+    async def load(self, session_id: str) -> SessionRecord:
+        """The live session for this id, sliding its idle deadline.
+
+        Raises:
+            SessionNotFound: malformed or unknown id (never created on demand).
+            SessionExpired: idle or absolute timeout passed; the record is deleted.
+        """
+        if not _SESSION_ID.fullmatch(session_id):
+            raise SessionNotFound("malformed session id")
+        id_hash = hash_token(session_id)
+        record = await self._store.get_session(id_hash)
+        if record is None:
+            raise SessionNotFound("unknown session id")
+        now = self._clock()
+        if now >= record.expires_at or now >= record.idle_expires_at:
+            reason = "absolute" if now >= record.expires_at else "idle"
+            await self._store.delete_session(id_hash)
+            await self._revoke_sid(record)
+            raise SessionExpired(f"session passed its {reason} timeout", reason=reason)
+        if now - record.last_seen_at >= self.settings.touch_interval:
+            await self._store.touch_session(id_hash, now)
+            record = replace(record, last_seen_at=now)
+        return record
+
+    async def rotate(self, session_id: str) -> str:
+        """Give a live session a new secret id (after a privilege change); return it."""
+        record = await self.load(session_id)
+        new_id = random_token(32)
+        if not await self._store.rotate_session(record.id_hash, hash_token(new_id)):
+            raise SessionNotFound("session ended during rotation")
+        return new_id
+
+    async def destroy(self, session_id: str) -> SessionRecord | None:
+        """End the session with this secret id (logout); None if there was none."""
+        if not _SESSION_ID.fullmatch(session_id):
+            return None
+        record = await self._store.delete_session(hash_token(session_id))
+        if record is not None:
+            await self._revoke_sid(record)
+        return record
+
+    async def destroy_sid(self, sid: str) -> SessionRecord | None:
+        """End the session with this public id; None if there was none."""
+        record = await self._store.delete_session_by_sid(sid)
+        if record is not None:
+            await self._revoke_sid(record)
+        return record
+
+    async def destroy_user(self, user_id: str) -> list[SessionRecord]:
+        """End every session of the user."""
+        records = await self._store.delete_user_sessions(user_id)
+        for record in records:
+            await self._revoke_sid(record)
+        return records
+
+    async def list_user(self, user_id: str) -> list[SessionRecord]:
+        """The user's live sessions, oldest first."""
+        return await self._store.list_user_sessions(user_id, self._clock())
+
+    async def get_by_sid(self, sid: str) -> SessionRecord | None:
+        """The live session with this public id, or None."""
+        record = await self._store.get_session_by_sid(sid)
+        if record is None or record.deadline() <= self._clock():
+            return None
+        return record
+
+    async def _revoke_sid(self, record: SessionRecord) -> None:
+        # Tokens exchanged for this session carry its sid: refuse them at once. They
+        # cannot outlive the session's absolute deadline, so neither must the entry.
+        await self._revoker.revoke_sid(record.sid, expires_at=record.expires_at)

@@ -1,0 +1,39 @@
+"""SessionStrategy: the session column of the seed as a Strategy."""
+
+from __future__ import annotations
+
+from gatepass.principal import CredentialSource, Principal
+from gatepass.sessions.manager import SessionManager
+from gatepass.types import AuthMethod
+
+__all__ = ["SessionStrategy"]
+
+
+class SessionStrategy:
+    """Authenticates a session id by a server-side lookup (by its SHA-256)."""
+
+    method: AuthMethod = "session"
+
+    def __init__(self, manager: SessionManager) -> None:
+        self.manager = manager
+
+    async def authenticate(self, credential: str, *, source: CredentialSource) -> Principal:
+        """The principal of a live session; raises SessionNotFound / SessionExpired."""
+        record = await self.manager.load(credential)
+        return Principal(
+            user_id=record.user_id,
+            method="session",
+            sid=record.sid,
+            scopes=frozenset(),
+            expires_at=record.deadline(),
+            source=source,
+            csrf_secret=record.csrf_secret,
+        )
+
+    async def revoke(self, principal: Principal) -> None:
+        """End the principal's session."""
+        await self.manager.destroy_sid(principal.sid)
+
+    async def revoke_subject(self, user_id: str) -> None:
+        """End every session of the user."""
+        await self.manager.destroy_user(user_id)

@@ -1,0 +1,157 @@
+"""SessionManager: ids, hashing at rest, timeouts, sliding expiry, fixation, destroy, list."""
+
+from __future__ import annotations
+
+import pytest
+
+from gatepass._utils import hash_token
+from gatepass.config import SessionSettings
+from gatepass.errors import SessionExpired, SessionNotFound
+from gatepass.revocation import Revoker
+from gatepass.sessions.manager import SessionManager
+from gatepass.stores.memory import MemoryStore
+from tests.conftest import FakeClock
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def manager(memory_store: MemoryStore, clock: FakeClock) -> SessionManager:
+    settings = SessionSettings(idle_ttl=100, absolute_ttl=1000, touch_interval=10)
+    return SessionManager(memory_store, Revoker(memory_store, clock=clock), settings, clock=clock)
+
+
+async def test_session_id_has_256_bits_and_only_its_hash_is_stored(
+    manager: SessionManager, memory_store: MemoryStore
+) -> None:
+    """A session id is 43 base64url chars (256 bits); the store is keyed by its SHA-256."""
+    issued = await manager.create("u1")
+    assert 43 == len(issued.session_id)
+    assert issued.record.id_hash == hash_token(issued.session_id)
+    assert issued.session_id not in repr(issued)
+    stored = await memory_store.get_session(hash_token(issued.session_id))
+    assert stored is not None
+    assert issued.session_id not in repr(stored)
+    assert await memory_store.get_session(issued.session_id) is None
+
+
+async def test_ids_are_unique(manager: SessionManager) -> None:
+    """Two sessions never share an id or a sid."""
+    a, b = await manager.create("u1"), await manager.create("u1")
+    assert a.session_id != b.session_id
+    assert a.record.sid != b.record.sid
+
+
+async def test_load_returns_live_session(manager: SessionManager) -> None:
+    """A fresh session loads and names its user."""
+    issued = await manager.create("u1", ip="127.0.0.1", user_agent="pytest")
+    record = await manager.load(issued.session_id)
+    assert "u1" == record.user_id
+    assert "pytest" == record.user_agent
+
+
+@pytest.mark.parametrize("bad", ["", "x", "A" * 42, "A" * 44, "A" * 42 + "!", "' OR 1=1 --"])
+async def test_malformed_or_unknown_ids_are_refused(manager: SessionManager, bad: str) -> None:
+    """Malformed ids are refused before any lookup; no session is created on demand."""
+    with pytest.raises(SessionNotFound):
+        await manager.load(bad)
+
+
+async def test_unknown_well_formed_id_is_refused(manager: SessionManager) -> None:
+    """A well-formed id the server never issued is refused (strict mode)."""
+    with pytest.raises(SessionNotFound):
+        await manager.load("A" * 43)
+
+
+async def test_idle_timeout(manager: SessionManager, clock: FakeClock) -> None:
+    """A session unused for idle_ttl is expired (reason idle) and deleted."""
+    issued = await manager.create("u1")
+    clock.advance(100)
+    with pytest.raises(SessionExpired) as info:
+        await manager.load(issued.session_id)
+    assert "idle" == info.value.reason
+    with pytest.raises(SessionNotFound):
+        await manager.load(issued.session_id)
+
+
+async def test_sliding_expiry_until_absolute_timeout(
+    manager: SessionManager, clock: FakeClock
+) -> None:
+    """Activity slides the idle deadline, but never past the absolute lifetime."""
+    issued = await manager.create("u1")
+    for _ in range(9):
+        clock.advance(99)
+        await manager.load(issued.session_id)
+    assert 891 == clock.now - issued.record.created_at
+    clock.advance(99)  # 990 s: still inside both deadlines
+    await manager.load(issued.session_id)
+    clock.advance(10)  # 1000 s: absolute
+    with pytest.raises(SessionExpired) as info:
+        await manager.load(issued.session_id)
+    assert "absolute" == info.value.reason
+
+
+async def test_last_seen_writes_are_throttled(
+    manager: SessionManager, memory_store: MemoryStore, clock: FakeClock
+) -> None:
+    """last_seen_at is written at most once per touch_interval."""
+    issued = await manager.create("u1")
+    start = issued.record.last_seen_at
+    clock.advance(5)
+    await manager.load(issued.session_id)
+    stored = await memory_store.get_session(issued.record.id_hash)
+    assert stored is not None
+    assert start == stored.last_seen_at
+    clock.advance(5)
+    await manager.load(issued.session_id)
+    stored = await memory_store.get_session(issued.record.id_hash)
+    assert stored is not None
+    assert start + 10 == stored.last_seen_at
+
+
+async def test_login_never_reuses_a_presented_id(manager: SessionManager) -> None:
+    """Fixation: the id presented at login is ended and a new one issued."""
+    planted = await manager.create("victim")
+    fresh = await manager.create("victim", replaces=planted.session_id)
+    assert fresh.session_id != planted.session_id
+    with pytest.raises(SessionNotFound):
+        await manager.load(planted.session_id)
+    assert "victim" == (await manager.load(fresh.session_id)).user_id
+
+
+async def test_rotate_changes_id_keeps_sid(manager: SessionManager) -> None:
+    """Rotation gives a new secret id; the old one stops working; the sid stays."""
+    issued = await manager.create("u1")
+    new_id = await manager.rotate(issued.session_id)
+    assert new_id != issued.session_id
+    with pytest.raises(SessionNotFound):
+        await manager.load(issued.session_id)
+    assert issued.record.sid == (await manager.load(new_id)).sid
+
+
+async def test_destroy_revokes_sid(manager: SessionManager, memory_store: MemoryStore) -> None:
+    """Logout deletes the record and revokes its sid (exchanged tokens die with it)."""
+    issued = await manager.create("u1")
+    assert await manager.destroy(issued.session_id) is not None
+    with pytest.raises(SessionNotFound):
+        await manager.load(issued.session_id)
+    assert await memory_store.is_revoked(jti=None, sid=issued.record.sid, user_id=None, iat=None)
+
+
+async def test_destroy_user_and_list(manager: SessionManager, clock: FakeClock) -> None:
+    """list_user shows only live sessions of that user; destroy_user ends them all."""
+    a = await manager.create("u1")
+    clock.advance(1)
+    b = await manager.create("u1")
+    other = await manager.create("u2")
+    assert [a.record.sid, b.record.sid] == [s.sid for s in await manager.list_user("u1")]
+    assert 2 == len(await manager.destroy_user("u1"))
+    assert [] == await manager.list_user("u1")
+    assert "u2" == (await manager.load(other.session_id)).user_id
+
+
+async def test_list_hides_expired(manager: SessionManager, clock: FakeClock) -> None:
+    """Sessions past their idle deadline are not listed."""
+    await manager.create("u1")
+    clock.advance(101)
+    assert [] == await manager.list_user("u1")
