@@ -1,0 +1,181 @@
+"""AuthMiddleware: pure ASGI; puts a lazy :class:`RequestAuth` in the scope.
+
+The middleware only reads headers and cookies (size-capped) and attaches
+``scope["gatepass.auth"]``. Authentication runs the first time a route asks for the
+principal, so open routes pay nothing and a stale cookie never blocks a login.
+Cookie credentials on unsafe methods must pass the CSRF rule (token bound to the
+login, Origin on the allow-list); Bearer credentials are exempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+from gatepass.authenticator import Authenticator
+from gatepass.config import CookieSettings
+from gatepass.errors import AuthenticationError, CSRFError, GatepassError, PermissionDenied
+from gatepass.principal import Principal
+from gatepass.transports.base import Credential
+from gatepass.transports.bearer import parse_authorization
+from gatepass.transports.cookie import CookieTransport, parse_cookie_header
+from gatepass.transports.csrf import CSRFPolicy
+
+__all__ = [
+    "SCOPE_KEY",
+    "STATE_KEY",
+    "AuthMiddleware",
+    "RequestAuth",
+    "attach_request_auth",
+    "get_request_auth",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Where the middleware puts the request's :class:`RequestAuth`.
+SCOPE_KEY = "gatepass.auth"
+#: Where AuthMiddleware looks for the Authenticator in the lifespan state.
+STATE_KEY = "gatepass"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+CSRF_HEADER = "x-csrf-token"
+
+
+class RequestAuth:
+    """The authentication state of one request, computed on first use."""
+
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        csrf: CSRFPolicy,
+        method: str,
+        headers: dict[str, str],
+        credentials: list[Credential],
+        credential_error: GatepassError | None = None,
+    ) -> None:
+        self.authenticator = authenticator
+        self.csrf = csrf
+        self.method = method
+        self.headers = headers
+        self.credentials = credentials
+        self._error = credential_error
+        self._principal: Principal | None = None
+
+    async def principal(self) -> Principal:
+        """The authenticated principal; raises the precise AuthenticationError."""
+        if self._principal is None:
+            if self._error is not None:
+                raise self._error
+            try:
+                self._principal = await self.authenticator.authenticate(self.credentials)
+            except GatepassError as exc:
+                self._error = exc
+                raise
+        return self._principal
+
+    async def optional_principal(self) -> Principal | None:
+        """The principal, or None when the request carries no valid credential."""
+        try:
+            return await self.principal()
+        except AuthenticationError:
+            return None
+
+    async def require(
+        self, scopes: Iterable[str] = (), *, csrf_token: str | None = None
+    ) -> Principal:
+        """The principal, after the CSRF rule (cookie credentials) and required scopes.
+
+        ``csrf_token`` is a form field's token, for server-rendered forms; otherwise
+        the ``X-CSRF-Token`` header is used.
+        """
+        principal = await self.principal()
+        if principal.source == "cookie" and self.method not in _SAFE_METHODS:
+            token = csrf_token if csrf_token is not None else self.headers.get(CSRF_HEADER)
+            self.csrf.check_origin(self.method, self.headers)
+            if not self.authenticator.check_csrf(principal, token):
+                raise CSRFError("missing or wrong CSRF token", reason="token")
+        required = frozenset(scopes)
+        if required and not principal.has_scopes(required):
+            raise PermissionDenied("insufficient scope", required_scopes=required)
+        return principal
+
+
+def get_request_auth(scope: Scope) -> RequestAuth:
+    """The :class:`RequestAuth` the middleware attached; ConfigurationError-free lookup."""
+    auth = scope.get(SCOPE_KEY)
+    if not isinstance(auth, RequestAuth):
+        raise RuntimeError("gatepass AuthMiddleware is not installed on this app")
+    return auth
+
+
+def attach_request_auth(
+    scope: Scope,
+    authenticator: Authenticator,
+    transport: CookieTransport,
+    csrf: CSRFPolicy,
+) -> RequestAuth:
+    """Read the credentials of an HTTP scope and put a lazy RequestAuth in it."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", ()):
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        # Repeated headers: keep the first, but join cookie headers as browsers do.
+        if name == "cookie" and name in headers:
+            headers[name] += "; " + value
+        else:
+            headers.setdefault(name, value)
+    credentials: list[Credential] = []
+    error: GatepassError | None = None
+    max_bytes = transport.settings.max_value_bytes
+    try:
+        bearer = parse_authorization(headers.get("authorization"), max_bytes=max_bytes)
+        if bearer is not None:
+            credentials.append(Credential("bearer", bearer))
+    except GatepassError as exc:
+        error = exc
+    cookies = parse_cookie_header(headers.get("cookie"), max_bytes=max_bytes)
+    credentials.extend(c for c in transport.extract(cookies) if c.kind != "refresh_cookie")
+    auth = RequestAuth(authenticator, csrf, scope.get("method", "GET"), headers, credentials, error)
+    scope[SCOPE_KEY] = auth
+    return auth
+
+
+class AuthMiddleware:
+    """Pure ASGI middleware: credentials in, ``scope["gatepass.auth"]`` out.
+
+    Args:
+        app: the wrapped ASGI app.
+        authenticator: the one Authenticator; None to take it from the lifespan state
+            (``yield {"gatepass": authenticator}`` in the app's lifespan), which is how
+            an app whose keys load asynchronously at startup wires it.
+        allowed_origins: origins allowed on cookie-authenticated unsafe requests
+            (required: there is no safe default for an embedded app).
+        cookies: cookie names and flags (``secure=False`` only in development).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticator: Authenticator | None = None,
+        *,
+        allowed_origins: Iterable[str],
+        cookies: CookieSettings | None = None,
+    ) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.transport = CookieTransport(cookies or CookieSettings())
+        self.csrf = CSRFPolicy(allowed_origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            authenticator = self.authenticator or scope.get("state", {}).get(STATE_KEY)
+            if not isinstance(authenticator, Authenticator):
+                raise RuntimeError(
+                    "AuthMiddleware needs an Authenticator: pass one, or yield "
+                    '{"gatepass": authenticator} from the app lifespan'
+                )
+            attach_request_auth(scope, authenticator, self.transport, self.csrf)
+        await self.app(scope, receive, send)

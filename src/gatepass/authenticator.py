@@ -1,0 +1,451 @@
+"""The one API: passwords in, credentials out, any credential back to a Principal.
+
+:class:`Authenticator` wires the two columns of the seed over one store: a JWT
+strategy (access tokens + refresh families) and a session strategy, one revocation
+mechanism, one audit trail. An app accepts both credentials on the same route by
+handing every credential the request carries to :meth:`Authenticator.authenticate`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from gatepass._utils import constant_time_equals, hash_token, random_token
+from gatepass.config import PasswordSettings, SessionSettings, TokenSettings
+from gatepass.errors import (
+    AuthenticationError,
+    CSRFError,
+    EmailTaken,
+    InvalidCredentials,
+    MissingCredential,
+    NotFound,
+    StoreConflict,
+    ValidationError,
+)
+from gatepass.keys.keyring import KeyRing
+from gatepass.passwords import Argon2Hasher, PasswordHasher, check_password_policy
+from gatepass.principal import Principal
+from gatepass.revocation import Revoker
+from gatepass.sessions.manager import IssuedSession, SessionManager
+from gatepass.sessions.strategy import SessionStrategy
+from gatepass.stores.base import AuditEvent, Store, UserRecord
+from gatepass.tokens.access import AccessTokens, IssuedAccessToken
+from gatepass.tokens.refresh import RefreshTokens, parse_refresh_token
+from gatepass.tokens.strategy import JWTStrategy
+from gatepass.transports.base import Credential
+from gatepass.transports.csrf import make_csrf_token, verify_csrf_token
+from gatepass.types import AuthMethod, Clock
+
+__all__ = ["Authenticator", "Login", "SessionLogin", "TokenPair"]
+
+logger = logging.getLogger("gatepass.audit")
+
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
+#: Private claim of cookie-transport access tokens: SHA-256 of the login's CSRF token.
+CSRF_CLAIM = "gp_csrf"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    """The result of a token login or refresh."""
+
+    access_token: str = field(repr=False)
+    expires_in: int
+    refresh_token: str = field(repr=False)
+    refresh_expires_in: int
+    sid: str
+    user_id: str
+    #: For cookie transport only: the CSRF token bound to the login.
+    csrf_token: str | None = field(default=None, repr=False)
+    token_type: str = "Bearer"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLogin:
+    """The result of a session login: the cookie secret, its CSRF token, the record."""
+
+    session: IssuedSession
+    csrf_token: str = field(repr=False)
+
+    @property
+    def session_id(self) -> str:
+        """The secret id to put in the session cookie (never in a body or a log)."""
+        return self.session.session_id
+
+    @property
+    def sid(self) -> str:
+        """The public id of this login."""
+        return self.session.record.sid
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """One live login of a user: a session or a token family."""
+
+    id: str
+    method: AuthMethod
+    created_at: float
+    last_seen_at: float
+    expires_at: float
+    ip: str | None
+    user_agent: str | None
+
+
+def normalize_email(email: str) -> str:
+    """Strip and lower-case an email; raise ValidationError unless it looks like one."""
+    value = email.strip().lower()
+    if len(value) > 254 or not _EMAIL.fullmatch(value):
+        raise ValidationError("not a valid email address", field="email")
+    return value
+
+
+class Authenticator:
+    """Both columns of the seed behind one object.
+
+    Args:
+        store: every record family (users, sessions, families, revocations, audit).
+        keyring: signing and verification keys for access tokens.
+        tokens, sessions, passwords: settings of each part.
+        hasher: password hasher (argon2id in worker threads by default).
+        allowed_scopes: scopes a session may ask for in a token exchange.
+        clock: the time source for everything time-dependent.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        keyring: KeyRing,
+        tokens: TokenSettings | None = None,
+        sessions: SessionSettings | None = None,
+        passwords: PasswordSettings | None = None,
+        hasher: PasswordHasher | None = None,
+        allowed_scopes: Iterable[str] = (),
+        clock: Clock = time.time,
+    ) -> None:
+        self.store = store
+        self.token_settings = tokens or TokenSettings()
+        self.password_settings = passwords or PasswordSettings()
+        self.hasher: PasswordHasher = hasher or Argon2Hasher(self.password_settings)
+        self.allowed_scopes = frozenset(allowed_scopes)
+        self._clock = clock
+        self.revoker = Revoker(store, clock=clock)
+        self.access = AccessTokens(keyring, self.token_settings, clock=clock)
+        self.refresh_tokens = RefreshTokens(store, self.revoker, self.token_settings, clock=clock)
+        self.sessions = SessionManager(store, self.revoker, sessions, clock=clock)
+        self.jwt = JWTStrategy(self.access, self.refresh_tokens, self.revoker)
+        self.session_strategy = SessionStrategy(self.sessions)
+
+    @property
+    def keyring(self) -> KeyRing:
+        """The key ring access tokens are signed and verified with."""
+        return self.access.keyring
+
+    # -- users and passwords ------------------------------------------------------
+
+    async def register(self, email: str, password: str) -> UserRecord:
+        """Create a user after the password policy; raise EmailTaken if the email exists."""
+        normalized = normalize_email(email)
+        check_password_policy(password, self.password_settings, email=normalized)
+        user = UserRecord(
+            id=str(uuid.uuid4()),
+            email=normalized,
+            password_hash=await self.hasher.hash(password),
+            created_at=self._clock(),
+        )
+        try:
+            await self.store.create_user(user)
+        except StoreConflict as exc:
+            raise EmailTaken("email already registered", field="email") from exc
+        await self.audit("register", "ok", user_id=user.id)
+        return user
+
+    async def verify_password(
+        self, email: str, password: str, *, ip: str | None = None, user_agent: str | None = None
+    ) -> UserRecord:
+        """The user with this email and password, or InvalidCredentials.
+
+        Unknown emails run a dummy hash check, so they cost the same time and get the
+        same error as a wrong password. A hash made with older parameters is upgraded.
+        """
+        try:
+            normalized: str | None = normalize_email(email)
+        except ValidationError:
+            normalized = None
+        too_long = len(password) > self.password_settings.max_length
+        user = None
+        if normalized is not None and not too_long:
+            user = await self.store.get_user_by_email(normalized)
+        ok = await self.hasher.verify(
+            user.password_hash if user is not None else None,
+            password if not too_long else "",
+        )
+        if user is None or not ok or user.disabled:
+            await self.audit(
+                "login", "failed", user_id=user.id if user else None, ip=ip, user_agent=user_agent
+            )
+            raise InvalidCredentials("email or password incorrect")
+        if self.hasher.needs_rehash(user.password_hash):
+            await self.store.set_password_hash(user.id, await self.hasher.hash(password))
+        return user
+
+    # -- session column -------------------------------------------------------------
+
+    async def login_session(
+        self,
+        user: UserRecord,
+        *,
+        replaces: str | None = None,
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> SessionLogin:
+        """Start a session (a fresh id; any presented id is ended: fixation-safe)."""
+        issued = await self.sessions.create(
+            user.id, replaces=replaces, ip=ip, user_agent=user_agent
+        )
+        await self.audit(
+            "login.session",
+            "ok",
+            user_id=user.id,
+            sid=issued.record.sid,
+            ip=ip,
+            user_agent=user_agent,
+        )
+        return SessionLogin(issued, make_csrf_token(issued.record.csrf_secret))
+
+    # -- token column -----------------------------------------------------------------
+
+    async def login_tokens(
+        self,
+        user: UserRecord,
+        *,
+        transport: Literal["bearer", "cookie"] = "bearer",
+        scope: str = "",
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> TokenPair:
+        """Start a token family and return an access + refresh token pair."""
+        scope = self._checked_scope(scope)
+        csrf_token = random_token(32) if transport == "cookie" else None
+        issued = await self.refresh_tokens.start(
+            user.id,
+            scope=scope,
+            ip=ip,
+            user_agent=user_agent,
+            csrf_hash=hash_token(csrf_token) if csrf_token else None,
+        )
+        await self.audit(
+            "login.token",
+            "ok",
+            user_id=user.id,
+            sid=issued.family.family_id,
+            ip=ip,
+            user_agent=user_agent,
+        )
+        return self._pair(
+            issued.token,
+            issued.family.family_id,
+            user.id,
+            scope,
+            issued.family.expires_at,
+            issued.family.csrf_hash,
+            csrf_token,
+        )
+
+    async def refresh(
+        self, refresh_token: str, *, from_cookie: bool = False, csrf_token: str | None = None
+    ) -> TokenPair:
+        """Rotate a refresh token; a spent one revokes its whole family.
+
+        A refresh token that arrived in a cookie needs the request's CSRF token, which
+        must match the one bound to the login; it is checked before anything is spent.
+        """
+        if from_cookie:
+            family_id, _ = parse_refresh_token(refresh_token)
+            bound = await self.refresh_tokens.get(family_id)
+            expected = bound.csrf_hash if bound is not None else None
+            if (
+                csrf_token is None
+                or expected is None
+                or not constant_time_equals(hash_token(csrf_token), expected)
+            ):
+                raise CSRFError("refresh cookie without the login's CSRF token")
+        try:
+            issued = await self.refresh_tokens.rotate(refresh_token)
+        except AuthenticationError as exc:
+            await self.audit("refresh", "failed", detail=exc.code)
+            raise
+        family = issued.family
+        await self.audit("refresh", "ok", user_id=family.user_id, sid=family.family_id)
+        return self._pair(
+            issued.token,
+            family.family_id,
+            family.user_id,
+            family.scope,
+            family.expires_at,
+            family.csrf_hash,
+            csrf_token,
+        )
+
+    async def exchange(
+        self, principal: Principal, *, audience: str | None = None, scope: str = ""
+    ) -> IssuedAccessToken:
+        """Mint a short-lived JWT bound to a session (``sid``); it dies with the session."""
+        if principal.method != "session":
+            raise ValidationError("only a session can be exchanged for a token")
+        token = self.access.issue(
+            principal.user_id,
+            principal.sid,
+            scope=self._checked_scope(scope),
+            audience=audience,
+            not_after=principal.expires_at,
+        )
+        await self.audit("token.exchange", "ok", user_id=principal.user_id, sid=principal.sid)
+        return token
+
+    # -- any credential -------------------------------------------------------------
+
+    async def authenticate(self, credentials: Sequence[Credential]) -> Principal:
+        """Turn the request's credentials into a Principal.
+
+        A Bearer header wins and is never second-guessed by a cookie; otherwise the
+        access-token cookie, then the session cookie. Raises MissingCredential if there
+        is none, or the precise AuthenticationError of the credential that was tried.
+        """
+        by_kind = {c.kind: c.value for c in credentials}
+        if "bearer" in by_kind:
+            return await self.jwt.authenticate(by_kind["bearer"], source="bearer")
+        error: AuthenticationError | None = None
+        if "access_cookie" in by_kind:
+            try:
+                return await self.jwt.authenticate(by_kind["access_cookie"], source="cookie")
+            except AuthenticationError as exc:
+                error = exc
+        if "session_cookie" in by_kind:
+            return await self.session_strategy.authenticate(
+                by_kind["session_cookie"], source="cookie"
+            )
+        if error is not None:
+            raise error
+        raise MissingCredential("no credential")
+
+    def check_csrf(self, principal: Principal, token: str | None) -> bool:
+        """True if ``token`` is the CSRF token bound to the principal's login."""
+        if token is None:
+            return False
+        if principal.method == "session" and principal.csrf_secret:
+            return verify_csrf_token(principal.csrf_secret, token)
+        expected = principal.claims.get(CSRF_CLAIM)
+        return isinstance(expected, str) and constant_time_equals(hash_token(token), expected)
+
+    # -- logout and revocation ------------------------------------------------------------
+
+    async def logout(self, principal: Principal) -> None:
+        """End the login the principal belongs to (session or token family), at once."""
+        if principal.method == "session":
+            await self.session_strategy.revoke(principal)
+        else:
+            await self.jwt.revoke(principal)
+            await self.sessions.destroy_sid(principal.sid)
+        await self.audit("logout", "ok", user_id=principal.user_id, sid=principal.sid)
+
+    async def revoke_login(self, user_id: str, sid: str) -> None:
+        """Revoke one login of this user by its public id; NotFound if not theirs."""
+        session = await self.sessions.get_by_sid(sid)
+        if session is not None and session.user_id == user_id:
+            await self.sessions.destroy_sid(sid)
+        else:
+            family = await self.refresh_tokens.get(sid)
+            live = family is not None and not family.revoked and family.expires_at > self._clock()
+            if family is None or family.user_id != user_id or not live:
+                raise NotFound("no such login")
+            await self.refresh_tokens.revoke(sid)
+        await self.audit("session.revoke", "ok", user_id=user_id, sid=sid)
+
+    async def logout_all(self, user_id: str) -> None:
+        """End every session and token family of the user, and every token issued so far."""
+        await self.sessions.destroy_user(user_id)
+        await self.refresh_tokens.revoke_user(user_id)
+        until = self._clock() + self.token_settings.access_ttl + self.token_settings.leeway
+        await self.revoker.revoke_user(user_id, expires_at=until)
+        await self.audit("logout.all", "ok", user_id=user_id)
+
+    async def list_logins(self, user_id: str) -> list[Login]:
+        """Every live login of the user: sessions and token families, oldest first."""
+        logins = [
+            Login(s.sid, "session", s.created_at, s.last_seen_at, s.deadline(), s.ip, s.user_agent)
+            for s in await self.sessions.list_user(user_id)
+        ]
+        logins += [
+            Login(
+                f.family_id,
+                "jwt",
+                f.created_at,
+                f.last_used_at or f.created_at,
+                f.expires_at,
+                f.ip,
+                f.user_agent,
+            )
+            for f in await self.refresh_tokens.list_user(user_id)
+        ]
+        return sorted(logins, key=lambda login: (login.created_at, login.id))
+
+    # -- helpers --------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        action: str,
+        outcome: Literal["ok", "failed"],
+        *,
+        user_id: str | None = None,
+        sid: str | None = None,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Record an audit event in the store and the ``gatepass.audit`` log."""
+        event = AuditEvent(action, outcome, self._clock(), user_id, sid, ip, user_agent, detail)
+        logger.info(
+            "%s %s",
+            action,
+            outcome,
+            extra={"user_id": user_id, "sid": sid, "ip": ip, "detail": detail},
+        )
+        await self.store.append_audit(event)
+
+    def _checked_scope(self, scope: str) -> str:
+        requested = frozenset(scope.split())
+        if not requested <= self.allowed_scopes:
+            raise ValidationError("scope not allowed", field="scope")
+        return " ".join(sorted(requested))
+
+    def _pair(
+        self,
+        refresh_token: str,
+        sid: str,
+        user_id: str,
+        scope: str,
+        family_expires_at: float,
+        csrf_hash: str | None,
+        csrf_token: str | None,
+    ) -> TokenPair:
+        extra: dict[str, object] | None = {CSRF_CLAIM: csrf_hash} if csrf_hash else None
+        access = self.access.issue(
+            user_id, sid, scope=scope, not_after=family_expires_at, extra=extra
+        )
+        now = self._clock()
+        return TokenPair(
+            access_token=access.token,
+            expires_in=max(0, int(access.expires_at - now)),
+            refresh_token=refresh_token,
+            refresh_expires_in=max(0, int(family_expires_at - now)),
+            sid=sid,
+            user_id=user_id,
+            csrf_token=csrf_token,
+        )
