@@ -1,0 +1,5 @@
+"""``python -m gatepass.cli``."""
+
+from gatepass.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""``gatepass users`` and ``gatepass audit``: accounts and the audit trail of a store."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import anyio
+import pytest
+
+from gatepass.cli.users import read_password
+from gatepass.errors import ValidationError
+from gatepass.passwords import Argon2Hasher
+from gatepass.stores import UserRecord, open_store
+from tests.cli.helpers import run_cli
+
+PASSWORD = "correct horse battery staple"
+
+
+def _user(url: str, email: str) -> UserRecord | None:
+    async def read() -> UserRecord | None:
+        store = open_store(url)
+        try:
+            return await store.get_user_by_email(email)
+        finally:
+            await store.aclose()
+
+    return anyio.run(read)
+
+
+@pytest.mark.slow
+def test_create_reads_the_password_from_stdin_and_list_shows_the_user(store_url: str) -> None:
+    """``users create`` stores the user with the stdin password hashed; ``users list`` shows it."""
+    created = run_cli(
+        "users",
+        "create",
+        "--email",
+        "Ada@Example.com",
+        "--store",
+        store_url,
+        stdin=PASSWORD + "\n",
+    )
+    assert 0 == created.returncode, created.stderr
+    user = json.loads(created.stdout)
+    assert "ada@example.com" == user["email"]
+    assert isinstance(user["created_at"], int)
+
+    record = _user(store_url, "ada@example.com")
+    assert record is not None
+    assert user["id"] == record.id
+    assert PASSWORD not in record.password_hash
+    assert anyio.run(Argon2Hasher().verify, record.password_hash, PASSWORD)
+
+    listing = run_cli("users", "list", "--store", store_url)
+    assert 0 == listing.returncode
+    assert [[user["id"], "ada@example.com"]] == [
+        line.split("\t")[:2] for line in listing.stdout.splitlines()
+    ]
+    assert record.password_hash not in listing.stdout
+    as_json = run_cli("users", "list", "--json", "--store", store_url)
+    assert [user] == [json.loads(line) for line in as_json.stdout.splitlines()]
+
+
+@pytest.mark.slow
+def test_duplicate_email_exits_1_with_email_taken(store_url: str) -> None:
+    """Creating a second user with the same email (any case) exits 1 with ``email_taken``."""
+    args = ("users", "create", "--store", store_url, "--email")
+    assert 0 == run_cli(*args, "bob@example.com", stdin=PASSWORD).returncode
+    again = run_cli(*args, "BOB@example.com", stdin=PASSWORD)
+    assert 1 == again.returncode
+    assert "email_taken" in again.stderr
+    assert "" == again.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("password", ["short", "password", ""], ids=["short", "common", "empty"])
+def test_weak_password_exits_1_and_creates_nothing(store_url: str, password: str) -> None:
+    """A password breaking the policy exits 1 with ``validation_error``; no user is created."""
+    result = run_cli(
+        "users",
+        "create",
+        "--email",
+        "weak@example.com",
+        "--store",
+        store_url,
+        stdin=password + "\n",
+    )
+    assert 1 == result.returncode
+    assert "validation_error" in result.stderr
+    assert PASSWORD not in result.stderr
+    assert _user(store_url, "weak@example.com") is None
+
+
+@pytest.mark.slow
+def test_audit_list_shows_the_registration(store_url: str) -> None:
+    """``audit list`` prints the register event of a created user as a JSON line."""
+    created = run_cli(
+        "users", "create", "--email", "eve@example.com", "--store", store_url, stdin=PASSWORD
+    )
+    user_id = json.loads(created.stdout)["id"]
+    result = run_cli("audit", "list", "--store", store_url)
+    assert 0 == result.returncode
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [("register", "ok", user_id)] == [
+        (e["action"], e["outcome"], e["user_id"]) for e in events
+    ]
+    assert isinstance(events[0]["created_at"], int)
+    mine = run_cli("audit", "list", "--user", user_id, "--limit", "5", "--store", store_url)
+    assert result.stdout == mine.stdout
+    other = run_cli("audit", "list", "--user", "someone-else", "--store", store_url)
+    assert "" == other.stdout
+
+
+@pytest.mark.slow
+def test_audit_limit_must_be_positive(store_url: str) -> None:
+    """``audit list --limit 0`` is a usage error (exit 2)."""
+    assert 2 == run_cli("audit", "list", "--limit", "0", "--store", store_url).returncode
+
+
+def test_read_password_takes_the_first_line_without_its_terminator() -> None:
+    """The password is the first stdin line; only ``\\n`` or ``\\r\\n`` is removed."""
+    assert " pass word " == read_password(io.BytesIO(b" pass word \r\nnext\n"), interactive=False)
+    assert "p\u00e4ss" == read_password(io.BytesIO("p\u00e4ss".encode()), interactive=False)
+
+
+def test_read_password_refuses_empty_stdin_and_bad_utf8() -> None:
+    """No line at all, or bytes that are not UTF-8, raise ValidationError."""
+    with pytest.raises(ValidationError):
+        read_password(io.BytesIO(b""), interactive=False)
+    with pytest.raises(ValidationError):
+        read_password(io.BytesIO(b"\xff\xfe\n"), interactive=False)
+
+
+def test_interactive_password_must_be_typed_twice_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At a terminal the password is asked twice; two different answers are refused."""
+    answers = iter(["first-password", "other-password"])
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
+    with pytest.raises(ValidationError, match="differ"):
+        read_password(io.BytesIO(b""), interactive=True)
+    answers = iter(["same-password", "same-password"])
+    assert "same-password" == read_password(io.BytesIO(b""), interactive=True)
