@@ -31,7 +31,7 @@ from gatepass.errors import (
 from gatepass.keys.keyring import KeyRing
 from gatepass.passwords import Argon2Hasher, PasswordHasher, check_password_policy
 from gatepass.principal import Principal
-from gatepass.revocation import Revoker
+from gatepass.revocation import RevocationFeed, RevocationSet, Revoker
 from gatepass.sessions.manager import IssuedSession, SessionManager
 from gatepass.sessions.strategy import SessionStrategy
 from gatepass.stores.base import AuditEvent, Store, UserRecord
@@ -135,12 +135,19 @@ class Authenticator:
         self.hasher: PasswordHasher = hasher or Argon2Hasher(self.password_settings)
         self.allowed_scopes = frozenset(allowed_scopes)
         self._clock = clock
-        self.revoker = Revoker(store, clock=clock)
+        #: Follows the store's revocation log; run it with :meth:`run_feed` so that
+        #: revocation checks are answered from memory (until then they go to the store).
+        self.feed = RevocationFeed(store, RevocationSet(), clock=clock)
+        self.revoker = Revoker(store, clock=clock, feed=self.feed)
         self.access = AccessTokens(keyring, self.token_settings, clock=clock)
         self.refresh_tokens = RefreshTokens(store, self.revoker, self.token_settings, clock=clock)
         self.sessions = SessionManager(store, self.revoker, sessions, clock=clock)
         self.jwt = JWTStrategy(self.access, self.refresh_tokens, self.revoker)
         self.session_strategy = SessionStrategy(self.sessions)
+
+    async def run_feed(self) -> None:
+        """Follow the revocation feed until cancelled (start it in the app's lifespan)."""
+        await self.feed.run()
 
     @property
     def keyring(self) -> KeyRing:

@@ -485,6 +485,45 @@ class StoreContract:
             third.created_at,
         )
 
+    async def make_peer(self, store: Store, clock: FakeClock, tmp_path: Path) -> Store:
+        """A second handle on the same data, as another instance would hold (default: same)."""
+        return store
+
+    async def test_feed_returns_pending_entries_at_once(
+        self, store: Store, clock: FakeClock
+    ) -> None:
+        """wait_revocations returns existing entries after the cursor without waiting."""
+        first = await store.add_revocation("jti", "j1", clock.now + 60, clock.now)
+        with anyio.fail_after(2):
+            assert [first] == await store.wait_revocations(0, max_wait=30)
+
+    async def test_feed_times_out_empty(self, store: Store, clock: FakeClock) -> None:
+        """With nothing new, wait_revocations returns [] once max_wait has passed."""
+        event = await store.add_revocation("jti", "j1", clock.now + 60, clock.now)
+        with anyio.fail_after(5):
+            assert [] == await store.wait_revocations(event.seq, max_wait=0.05)
+
+    async def test_feed_wakes_on_a_peer_revocation(
+        self, store: Store, clock: FakeClock, tmp_path: Path
+    ) -> None:
+        """A waiter sees a revocation written through another handle, well before max_wait."""
+        peer = await self.make_peer(store, clock, tmp_path)
+        seen: list[str] = []
+
+        async def waiter() -> None:
+            seen.extend(e.value for e in await store.wait_revocations(0, max_wait=30))
+
+        try:
+            with anyio.fail_after(5):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(waiter)
+                    await anyio.sleep(0.05)
+                    await peer.add_revocation("sid", "s-peer", clock.now + 60, clock.now)
+        finally:
+            if peer is not store:
+                await peer.aclose()
+        assert ["s-peer"] == seen
+
     async def test_is_revoked_by_jti_and_sid(self, store: Store, clock: FakeClock) -> None:
         """A revoked jti or sid is revoked; other values are not."""
         await store.add_revocation("jti", "j1", clock.now + 60, clock.now)
@@ -759,6 +798,9 @@ class TestSQLiteStore(StoreContract):
     """The embedded backend, on a real file."""
 
     async def make_store(self, clock: FakeClock, tmp_path: Path) -> Store:
+        return SQLiteStore(tmp_path / "store.db", clock=clock)
+
+    async def make_peer(self, store: Store, clock: FakeClock, tmp_path: Path) -> Store:
         return SQLiteStore(tmp_path / "store.db", clock=clock)
 
     async def test_two_connections_rotate_atomically(

@@ -289,6 +289,17 @@ class RevocationStore(Protocol):
     async def revocations_since(self, seq: int, limit: int = 1000) -> list[RevocationEvent]:
         """Log entries with ``seq`` greater than the given one, in order."""
 
+    async def wait_revocations(
+        self, after: int, max_wait: float, limit: int = 1000
+    ) -> list[RevocationEvent]:
+        """The revocation feed: entries after ``after``, waiting up to ``max_wait`` seconds for one.
+
+        Returns as soon as there is at least one entry (possibly written by another
+        process), or ``[]`` when ``max_wait`` passes with none. A return proves the feed
+        was healthy at that moment; a store that cannot be reached raises
+        :class:`~gatepass.errors.StoreUnavailable` instead of returning ``[]``.
+        """
+
 
 class KeyStore(Protocol):
     async def add_key(self, record: KeyRecord) -> None: ...

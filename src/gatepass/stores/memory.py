@@ -14,6 +14,8 @@ import json
 import time
 from collections.abc import Mapping
 
+import anyio
+
 from gatepass._utils import constant_time_equals
 from gatepass.errors import NotFound, StoreConflict, StoreUnavailable, ValidationError
 from gatepass.stores.base import (
@@ -101,6 +103,7 @@ class MemoryStore:
         self._watermarks: dict[str, tuple[float, float]] = {}
         self._log: list[RevocationEvent] = []
         self._seq = 0
+        self._new_revocation = anyio.Event()
         self._keys: dict[str, KeyRecord] = {}
         self._hits: dict[str, list[float]] = {}
         self._audit: list[AuditEvent] = []
@@ -353,6 +356,8 @@ class MemoryStore:
         self._seq += 1
         event = RevocationEvent(self._seq, kind, value, expires_at, not_before, now)
         self._log.append(event)
+        self._new_revocation.set()
+        self._new_revocation = anyio.Event()
         return event
 
     async def is_revoked(
@@ -373,6 +378,17 @@ class MemoryStore:
         """Log entries with ``seq`` greater than the given one, in order."""
         self._check_open()
         return [e for e in self._log if e.seq > seq][: max(limit, 0)]
+
+    async def wait_revocations(
+        self, after: int, max_wait: float, limit: int = 1000
+    ) -> list[RevocationEvent]:
+        """Entries after ``after``; waits (no polling) up to ``max_wait`` seconds for one."""
+        events = await self.revocations_since(after, limit)
+        if not events:
+            with anyio.move_on_after(max_wait):
+                await self._new_revocation.wait()
+            events = await self.revocations_since(after, limit)
+        return events
 
     # -- signing keys -----------------------------------------------------------
 

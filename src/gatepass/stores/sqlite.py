@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import anyio
 import anyio.to_thread
 
 from gatepass.errors import ConfigurationError, NotFound, StoreUnavailable, ValidationError
@@ -55,6 +56,8 @@ Row = Sequence[Any]
 
 #: The schema version this module writes (``PRAGMA user_version``).
 SCHEMA_VERSION = 1
+#: How often the revocation feed polls the log for other processes' entries, seconds.
+FEED_POLL_INTERVAL = 0.02
 #: How long a writer waits for another connection's write lock, in milliseconds.
 BUSY_TIMEOUT_MS = 5000
 
@@ -630,6 +633,22 @@ class SQLiteStore:
     async def revocations_since(self, seq: int, limit: int = 1000) -> list[RevocationEvent]:
         """Log entries with ``seq`` greater than the given one, in order."""
         return [_event(r) for r in await self._read(_REVOCATIONS_SINCE, (seq, max(limit, 0)))]
+
+    async def wait_revocations(
+        self, after: int, max_wait: float, limit: int = 1000
+    ) -> list[RevocationEvent]:
+        """Entries after ``after``, polling the log every :data:`FEED_POLL_INTERVAL` s.
+
+        Other processes write to the same file, so polling (an indexed read of the
+        log's tail on the reader connection) is how the feed sees their revocations.
+        """
+        deadline = time.monotonic() + max_wait
+        while True:
+            events = await self.revocations_since(after, limit)
+            remaining = deadline - time.monotonic()
+            if events or remaining <= 0:
+                return events
+            await anyio.sleep(min(FEED_POLL_INTERVAL, remaining))
 
     # -- signing keys -----------------------------------------------------------------
 
