@@ -36,6 +36,7 @@ boundary with ``raise ... from exc``, so callers never catch a dependency's erro
       + CSRFError(reason)                       (code: csrf_failed)
       + RateLimited(retry_after)                (code: rate_limited)
       + NotFound                                (code: not_found)
+        - MethodNotAllowed                      (code: method_not_allowed)
       + StoreError                              (code: store_unavailable)
         - StoreUnavailable                      (code: store_unavailable)
         - StoreConflict                         (code: store_conflict)
@@ -60,6 +61,7 @@ __all__ = [
     "InvalidKey",
     "InvalidSignature",
     "MalformedToken",
+    "MethodNotAllowed",
     "MissingCredential",
     "NotFound",
     "PayloadTooLarge",
@@ -329,6 +331,13 @@ class NotFound(GatepassError):
 
     code = "not_found"
     public_detail = "Not found."
+
+
+class MethodNotAllowed(NotFound):
+    """The path exists but not for this HTTP method."""
+
+    code = "method_not_allowed"
+    public_detail = "This method is not allowed here."
 
 
 # -- stores ---------------------------------------------------------------------------

@@ -35,6 +35,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "csrf_failed": 403,
     "forbidden": 403,
     "not_found": 404,
+    "method_not_allowed": 405,
     "payload_too_large": 413,
     "rate_limited": 429,
     "store_unavailable": 503,

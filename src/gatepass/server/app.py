@@ -1,0 +1,104 @@
+"""The auth server's app factory (API.md): the composition root of gatepass.
+
+``create_app(settings)`` returns a Starlette app; the store is opened, the signing
+keys loaded (or created on first start and kept in the store) and the Authenticator
+built in the lifespan, so importing this module has no side effects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import anyio
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from gatepass.asgi.middleware import ASGIApp, Receive, Scope, Send, attach_request_auth
+from gatepass.authenticator import Authenticator
+from gatepass.config import CookieSettings, SessionSettings, TokenSettings
+from gatepass.integrations.starlette import exception_handlers
+from gatepass.keys.persisted import load_keyring
+from gatepass.server.context import ServerContext
+from gatepass.server.settings import ServerSettings
+from gatepass.stores import open_store
+from gatepass.throttle import LoginThrottle
+from gatepass.transports.cookie import CookieTransport
+from gatepass.transports.csrf import CSRFPolicy
+from gatepass.types import Clock
+
+__all__ = ["create_app"]
+
+
+async def build_context(settings: ServerSettings, *, clock: Clock = time.time) -> ServerContext:
+    """Open the store, load or create the keys, and wire the Authenticator."""
+    store = open_store(settings.store, clock=clock)
+    keyring = await load_keyring(store, alg=settings.signing_alg, clock=clock)
+    authenticator = Authenticator(
+        store=store,
+        keyring=keyring,
+        tokens=TokenSettings(
+            issuer=settings.effective_issuer,
+            audience=settings.audience,
+            access_ttl=settings.access_ttl,
+            refresh_ttl=settings.refresh_ttl,
+            leeway=settings.leeway,
+        ),
+        sessions=SessionSettings(
+            idle_ttl=settings.session_idle_ttl,
+            absolute_ttl=settings.session_absolute_ttl,
+            touch_interval=min(60, max(0, settings.session_idle_ttl // 10)),
+        ),
+        allowed_scopes=settings.allowed_scopes,
+        clock=clock,
+    )
+    cookies = CookieSettings(secure=not settings.dev)
+    limit, window = settings.login_rate
+    return ServerContext(
+        settings=settings,
+        store=store,
+        authenticator=authenticator,
+        cookies=cookies,
+        cookie_transport=CookieTransport(cookies),
+        csrf=CSRFPolicy(settings.effective_origins),
+        throttle=LoginThrottle(store, limit=limit, window=window, clock=clock),
+    )
+
+
+class ServerAuthMiddleware:
+    """Attaches the request's RequestAuth from the context the lifespan built."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            ctx: ServerContext = scope["state"]["gatepass"]
+            attach_request_auth(scope, ctx.authenticator, ctx.cookie_transport, ctx.csrf)
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: ServerSettings | None = None, *, clock: Clock = time.time) -> Starlette:
+    """The auth server as a Starlette app implementing API.md."""
+    from gatepass.server.routes import all_routes
+
+    settings = settings or ServerSettings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, ServerContext]]:
+        ctx = await build_context(settings, clock=clock)
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(ctx.authenticator.run_feed)
+                yield {"gatepass": ctx}
+                tg.cancel_scope.cancel()
+        finally:
+            await ctx.store.aclose()
+
+    return Starlette(
+        routes=all_routes(),
+        middleware=[Middleware(ServerAuthMiddleware)],
+        exception_handlers=exception_handlers(),
+        lifespan=lifespan,
+    )

@@ -1,0 +1,76 @@
+"""``gatepass serve`` flags: every API.md setting is a flag, and flags win over variables."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import pytest
+
+from gatepass.cli import serve
+from gatepass.server.settings import ServerSettings
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="gatepass")
+    serve.register(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["serve", *argv])
+
+
+def test_every_setting_has_a_flag() -> None:
+    """Each ServerSettings field but allowed_scopes is settable by a flag."""
+    args = parse(
+        "--host", "192.0.2.1", "--port", "9000", "--store", "memory://",
+        "--redis", "redis://localhost", "--issuer", "https://auth.example",
+        "--audience", "api", "--signing-alg", "ES256", "--access-ttl", "60",
+        "--refresh-ttl", "3600", "--session-idle-ttl", "120", "--session-absolute-ttl", "600",
+        "--allowed-origin", "https://a.example", "--allowed-origin", "https://b.example",
+        "--login-limit", "5/minute", "--leeway", "2", "--dev", "--metrics",
+    )  # fmt: skip
+    settings = serve.settings_from_args(args, environ={})
+    expected = ServerSettings(
+        host="192.0.2.1",
+        port=9000,
+        store="memory://",
+        redis="redis://localhost",
+        issuer="https://auth.example",
+        audience="api",
+        signing_alg="ES256",
+        access_ttl=60,
+        refresh_ttl=3600,
+        session_idle_ttl=120,
+        session_absolute_ttl=600,
+        allowed_origins=("https://a.example", "https://b.example"),
+        login_limit="5/minute",
+        leeway=2,
+        dev=True,
+        metrics=True,
+    )
+    assert expected == settings
+    defaults = ServerSettings()
+    changed = {
+        f.name
+        for f in dataclasses.fields(ServerSettings)
+        if getattr(settings, f.name) != getattr(defaults, f.name)
+    }
+    assert {f.name for f in dataclasses.fields(ServerSettings)} - {"allowed_scopes"} == changed
+
+
+def test_flags_win_over_environment() -> None:
+    """A flag beats its GATEPASS_* variable; an absent flag falls back to the variable."""
+    env = {"GATEPASS_STORE": "sqlite:///env.db", "GATEPASS_ACCESS_TTL": "30", "GATEPASS_DEV": "1"}
+    settings = serve.settings_from_args(parse("--store", "memory://"), environ=env)
+    assert ("memory://", 30, True) == (settings.store, settings.access_ttl, settings.dev)
+
+
+def test_defaults_without_flags_or_variables() -> None:
+    """No flags and no variables: the API.md defaults."""
+    assert ServerSettings() == serve.settings_from_args(parse(), environ={})
+
+
+def test_bad_values_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    """An invalid setting makes `serve` exit 2 with a message, without starting anything."""
+    args = parse("--login-limit", "lots", "--store", "memory://")
+    assert 2 == serve.run(args)
+    assert "gatepass serve: error:" in capsys.readouterr().err
+    assert 2 == serve.run(parse("--store", "ftp://nowhere"))
