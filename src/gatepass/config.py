@@ -57,9 +57,19 @@ class SessionSettings:
     absolute_ttl: int = 12 * 3600
     #: ``last_seen_at`` is written at most once per this many seconds per session.
     touch_interval: int = 60
+    #: Seconds a session read may be served from process memory (0: always read the
+    #: store). Only used while the revocation feed is healthy, which invalidates
+    #: entries of ended sessions at once; meant for networked stores (Redis,
+    #: PostgreSQL). A session re-keyed by ``SessionManager.rotate`` may still be found
+    #: under its old id by *other* instances for up to this long.
+    cache_ttl: float = 0.0
+    #: Most sessions held in the local cache.
+    cache_size: int = 10_000
 
     def __post_init__(self) -> None:
         _positive("idle_ttl", self.idle_ttl)
+        if self.cache_ttl < 0 or self.cache_ttl > 60:
+            raise ConfigurationError("cache_ttl must be between 0 and 60 seconds")
         _positive("absolute_ttl", self.absolute_ttl)
         if self.touch_interval < 0 or self.touch_interval >= self.idle_ttl:
             raise ConfigurationError("touch_interval must be >= 0 and < idle_ttl")

@@ -49,6 +49,8 @@ class SessionManager:
         self._revoker = revoker
         self.settings = settings or SessionSettings()
         self._clock = clock
+        #: id_hash -> (record, time.monotonic() when read from the store)
+        self._cache: dict[str, tuple[SessionRecord, float]] = {}
 
     async def create(
         self,
@@ -96,24 +98,55 @@ class SessionManager:
         if not _SESSION_ID.fullmatch(session_id):
             raise SessionNotFound("malformed session id")
         id_hash = hash_token(session_id)
-        record = await self._store.get_session(id_hash)
-        if record is None:
-            raise SessionNotFound("unknown session id")
+        record = self._cached(id_hash)
         now = self._clock()
+        if record is not None and now >= record.deadline():
+            record = None  # the cached copy may be stale: decide on the store's copy
+        if record is None:
+            record = await self._store.get_session(id_hash)
+            if record is None:
+                self._cache.pop(id_hash, None)
+                raise SessionNotFound("unknown session id")
         if now >= record.expires_at or now >= record.idle_expires_at:
             reason = "absolute" if now >= record.expires_at else "idle"
+            self._cache.pop(id_hash, None)
             await self._store.delete_session(id_hash)
             await self._revoke_sid(record)
             raise SessionExpired(f"session passed its {reason} timeout", reason=reason)
         if now - record.last_seen_at >= self.settings.touch_interval:
             await self._store.touch_session(id_hash, now)
             record = replace(record, last_seen_at=now)
+        self._remember(record)
         return record
+
+    def _cached(self, id_hash: str) -> SessionRecord | None:
+        """A cached session, only while the feed is healthy and the sid not revoked."""
+        if self.settings.cache_ttl <= 0:
+            return None
+        entry = self._cache.get(id_hash)
+        feed = self._revoker.feed
+        if entry is None or feed is None or not feed.healthy:
+            return None
+        record, fetched = entry
+        revoked = feed.revocations.is_revoked(jti=None, sid=record.sid, user_id=None, iat=None)
+        if revoked or time.monotonic() - fetched > self.settings.cache_ttl:
+            del self._cache[id_hash]
+            return None
+        return record
+
+    def _remember(self, record: SessionRecord) -> None:
+        if self.settings.cache_ttl <= 0:
+            return
+        if record.id_hash not in self._cache and len(self._cache) >= self.settings.cache_size:
+            del self._cache[next(iter(self._cache))]
+        fetched = self._cache.get(record.id_hash, (record, time.monotonic()))[1]
+        self._cache[record.id_hash] = (record, fetched)
 
     async def rotate(self, session_id: str) -> str:
         """Give a live session a new secret id (after a privilege change); return it."""
         record = await self.load(session_id)
         new_id = random_token(32)
+        self._cache.pop(record.id_hash, None)
         if not await self._store.rotate_session(record.id_hash, hash_token(new_id)):
             raise SessionNotFound("session ended during rotation")
         return new_id
@@ -122,6 +155,7 @@ class SessionManager:
         """End the session with this secret id (logout); None if there was none."""
         if not _SESSION_ID.fullmatch(session_id):
             return None
+        self._cache.pop(hash_token(session_id), None)
         record = await self._store.delete_session(hash_token(session_id))
         if record is not None:
             await self._revoke_sid(record)

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from gatepass._utils import random_token
 from gatepass.config import TokenSettings
 from gatepass.errors import InvalidClaim
+from gatepass.keys.key import SigningKey
 from gatepass.keys.keyring import KeyRing
 from gatepass.tokens.claims import ClaimsValidator, ValidatedClaims
 from gatepass.tokens.jws import parse_json_object, sign_compact, verify_compact
 from gatepass.types import Clock
 
-__all__ = ["ACCESS_TYP", "AccessTokens", "IssuedAccessToken"]
+__all__ = ["ACCESS_TYP", "AccessTokens", "IssuedAccessToken", "VerifiedTokenCache"]
 
 #: The JOSE ``typ`` of access tokens (RFC 9068); any other typ is refused.
 ACCESS_TYP = "at+jwt"
@@ -30,6 +31,48 @@ class IssuedAccessToken:
     claims: dict[str, object] = field(repr=False)
 
 
+class VerifiedTokenCache:
+    """A bounded map from a verified token to its claims, valid until the token's ``exp``.
+
+    Only tokens that passed every check get in, so an attacker cannot fill it without
+    valid signatures. A hit still requires the signing key to be in the ring (a retired
+    key's tokens stop verifying at once) and ``now`` before ``exp + leeway``. Revocation
+    is *not* cached: the caller checks it on every hit. When full, the oldest entry goes.
+    """
+
+    __slots__ = ("_entries", "max_entries")
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[ValidatedClaims, SigningKey]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, token: str, keyring: KeyRing, now: float, leeway: int) -> ValidatedClaims | None:
+        """The cached claims if the token is cached, its key still trusted, and unexpired."""
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        claims, key = entry
+        if now >= claims.exp + leeway or keyring.get(key.kid) is not key:
+            del self._entries[token]
+            return None
+        return claims
+
+    def put(self, token: str, claims: ValidatedClaims, key: SigningKey) -> None:
+        """Remember a token that passed every check."""
+        if self.max_entries <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            del self._entries[next(iter(self._entries))]
+        self._entries[token] = (claims, key)
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        self._entries.clear()
+
+
 class AccessTokens:
     """Issues and verifies access tokens (signature, typ, claims; not revocation).
 
@@ -37,14 +80,21 @@ class AccessTokens:
         keyring: the active key signs; every verifying key checks.
         settings: issuer, audience, TTL, leeway, size cap.
         clock: the time source.
+        cache_size: how many verified tokens to remember (0 turns the cache off).
     """
 
     def __init__(
-        self, keyring: KeyRing, settings: TokenSettings | None = None, *, clock: Clock = time.time
+        self,
+        keyring: KeyRing,
+        settings: TokenSettings | None = None,
+        *,
+        clock: Clock = time.time,
+        cache_size: int = 10_000,
     ) -> None:
         self.keyring = keyring
         self.settings = settings or TokenSettings()
         self._clock = clock
+        self.cache = VerifiedTokenCache(cache_size)
         self._validator = ClaimsValidator(
             issuer=self.settings.issuer,
             audience=self.settings.audience,
@@ -98,10 +148,16 @@ class AccessTokens:
         Raises:
             TokenError: any subclass, with the precise reason.
         """
+        cached = self.cache.get(token, self.keyring, self._clock(), self.settings.leeway)
+        if cached is not None:
+            return cached
         verified = verify_compact(token, self.keyring, max_bytes=self.settings.max_token_bytes)
         if verified.header.get("typ") != ACCESS_TYP:
             raise InvalidClaim("typ is not at+jwt", claim="typ")
         validated = self._validator.validate(parse_json_object(verified.payload))
         if validated.sid is None:
             raise InvalidClaim("sid is required", claim="sid")
+        key = self.keyring.get(verified.kid)
+        if key is not None:
+            self.cache.put(token, validated, key)
         return validated

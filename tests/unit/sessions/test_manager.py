@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from gatepass._utils import hash_token
 from gatepass.config import SessionSettings
 from gatepass.errors import SessionExpired, SessionNotFound
-from gatepass.revocation import Revoker
+from gatepass.revocation import RevocationFeed, RevocationSet, Revoker
 from gatepass.sessions.manager import SessionManager
+from gatepass.stores.base import SessionRecord
 from gatepass.stores.memory import MemoryStore
 from tests.conftest import FakeClock
 
@@ -155,3 +158,88 @@ async def test_list_hides_expired(manager: SessionManager, clock: FakeClock) -> 
     await manager.create("u1")
     clock.advance(101)
     assert [] == await manager.list_user("u1")
+
+
+class CountingStore(MemoryStore):
+    """A real memory store that counts session reads."""
+
+    reads = 0
+
+    async def get_session(self, id_hash: str) -> SessionRecord | None:
+        self.reads += 1
+        return await super().get_session(id_hash)
+
+
+@pytest.fixture
+async def cached(
+    clock: FakeClock,
+) -> AsyncIterator[tuple[SessionManager, CountingStore, RevocationFeed]]:
+    store = CountingStore(clock=clock)
+    feed = RevocationFeed(store, RevocationSet(), max_wait=0.05, staleness=5)
+    revoker = Revoker(store, clock=clock, feed=feed)
+    settings = SessionSettings(idle_ttl=100, absolute_ttl=1000, touch_interval=10, cache_ttl=30)
+    await feed.sync_once()
+    yield SessionManager(store, revoker, settings, clock=clock), store, feed
+    await store.aclose()
+
+
+async def test_cache_serves_reads_while_the_feed_is_healthy(
+    cached: tuple[SessionManager, CountingStore, RevocationFeed],
+) -> None:
+    """With a healthy feed, repeated loads are answered from memory."""
+    manager, store, _ = cached
+    issued = await manager.create("u1")
+    for _ in range(5):
+        await manager.load(issued.session_id)
+    assert 1 == store.reads
+
+
+async def test_session_ended_elsewhere_is_refused_from_cache(
+    cached: tuple[SessionManager, CountingStore, RevocationFeed], clock: FakeClock
+) -> None:
+    """Another instance's logout reaches the cache through the feed: the session is refused."""
+    manager, store, feed = cached
+    issued = await manager.create("u1")
+    await manager.load(issued.session_id)
+    elsewhere = SessionManager(store, Revoker(store, clock=clock), manager.settings, clock=clock)
+    await elsewhere.destroy(issued.session_id)
+    await feed.sync_once()
+    with pytest.raises(SessionNotFound):
+        await manager.load(issued.session_id)
+
+
+async def test_stale_feed_bypasses_the_cache(
+    cached: tuple[SessionManager, CountingStore, RevocationFeed],
+) -> None:
+    """When the feed is not healthy every load reads the store."""
+    manager, store, feed = cached
+    issued = await manager.create("u1")
+    feed.staleness = 0.0  # the feed is now considered stale
+    await manager.load(issued.session_id)
+    await manager.load(issued.session_id)
+    assert 2 == store.reads
+
+
+async def test_stale_cached_deadline_is_rechecked_in_the_store(
+    cached: tuple[SessionManager, CountingStore, RevocationFeed], clock: FakeClock
+) -> None:
+    """A cached copy that looks idle-expired is re-read: a touch elsewhere keeps it alive."""
+    manager, store, _ = cached
+    issued = await manager.create("u1")
+    await manager.load(issued.session_id)
+    clock.advance(60)
+    await store.touch_session(issued.record.id_hash, clock.now)  # another instance's touch
+    clock.advance(60)  # the cached last_seen is 120 s old, the stored one 60 s
+    assert "u1" == (await manager.load(issued.session_id)).user_id
+
+
+async def test_cache_is_bounded(clock: FakeClock) -> None:
+    """The session cache never holds more than cache_size entries."""
+    store = MemoryStore(clock=clock)
+    feed = RevocationFeed(store, RevocationSet(), max_wait=0.05, staleness=5)
+    await feed.sync_once()
+    settings = SessionSettings(cache_ttl=30, cache_size=3)
+    manager = SessionManager(store, Revoker(store, clock=clock, feed=feed), settings, clock=clock)
+    for _ in range(10):
+        await manager.load((await manager.create("u1")).session_id)
+    assert 3 == len(manager._cache)

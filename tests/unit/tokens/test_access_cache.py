@@ -1,0 +1,93 @@
+"""The verified-token cache: never serves an expired, revoked or untrusted token; bounded."""
+
+from __future__ import annotations
+
+import pytest
+
+from gatepass.authenticator import Authenticator
+from gatepass.config import TokenSettings
+from gatepass.errors import InvalidSignature, TokenExpired, TokenRevoked, UnknownKey
+from gatepass.keys.key import SigningKey
+from gatepass.keys.keyring import KeyRing
+from gatepass.tokens.access import AccessTokens
+from gatepass.transports.base import Credential
+from tests.conftest import FakeClock
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def tokens(keyring: KeyRing, clock: FakeClock) -> AccessTokens:
+    return AccessTokens(keyring, TokenSettings(access_ttl=60, leeway=5), clock=clock)
+
+
+def test_hit_returns_the_verified_claims(tokens: AccessTokens) -> None:
+    """A second verify of the same token is served from the cache (same claims object)."""
+    token = tokens.issue("u1", "s1").token
+    first = tokens.verify(token)
+    assert 1 == len(tokens.cache)
+    assert first is tokens.verify(token)
+
+
+def test_expired_token_is_never_served(tokens: AccessTokens, clock: FakeClock) -> None:
+    """Past exp + leeway a cached token raises TokenExpired and leaves the cache."""
+    token = tokens.issue("u1", "s1").token
+    tokens.verify(token)
+    clock.advance(64)
+    assert "u1" == tokens.verify(token).sub
+    clock.advance(1)
+    with pytest.raises(TokenExpired):
+        tokens.verify(token)
+    assert 0 == len(tokens.cache)
+
+
+def test_retired_key_stops_cached_tokens(tokens: AccessTokens, keyring: KeyRing) -> None:
+    """Retiring the signing key refuses its cached tokens at once."""
+    token = tokens.issue("u1", "s1").token
+    tokens.verify(token)
+    old = keyring.active.kid
+    keyring.rotate(SigningKey.generate("EdDSA"))
+    assert "u1" == tokens.verify(token).sub  # still trusted after rotation
+    keyring.retire(old)
+    with pytest.raises(UnknownKey):
+        tokens.verify(token)
+
+
+def test_tampered_copy_is_not_a_hit(tokens: AccessTokens) -> None:
+    """A token differing in one character misses the cache and fails verification."""
+    token = tokens.issue("u1", "s1").token
+    tokens.verify(token)
+    flipped = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    with pytest.raises(InvalidSignature):
+        tokens.verify(flipped)
+
+
+def test_cache_is_bounded(keyring: KeyRing, clock: FakeClock) -> None:
+    """The cache never holds more than max_entries tokens; the oldest go first."""
+    tokens = AccessTokens(keyring, TokenSettings(), clock=clock, cache_size=3)
+    issued = [tokens.issue("u1", f"s{i}").token for i in range(10)]
+    for token in issued:
+        tokens.verify(token)
+    assert 3 == len(tokens.cache)
+    assert "s9" == tokens.verify(issued[9]).sid
+
+
+def test_cache_can_be_turned_off(keyring: KeyRing, clock: FakeClock) -> None:
+    """cache_size=0 caches nothing."""
+    tokens = AccessTokens(keyring, TokenSettings(), clock=clock, cache_size=0)
+    token = tokens.issue("u1", "s1").token
+    assert tokens.verify(token) is not tokens.verify(token)
+    assert 0 == len(tokens.cache)
+
+
+async def test_revoked_token_is_never_served_from_cache(authenticator: Authenticator) -> None:
+    """Revocation is checked on every cache hit: a cached token is refused once revoked."""
+    user = await authenticator.register("a@example.com", "correct horse battery")
+    pair = await authenticator.login_tokens(user)
+    creds = [Credential("bearer", pair.access_token)]
+    principal = await authenticator.authenticate(creds)
+    await authenticator.authenticate(creds)
+    assert 1 == len(authenticator.access.cache)
+    await authenticator.logout(principal)
+    with pytest.raises(TokenRevoked):
+        await authenticator.authenticate(creds)
