@@ -25,8 +25,8 @@ run: $(VENV)/.run-installed
 	$(BIN)/gatepass serve --dev --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff format --check src tests examples
 
 typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy

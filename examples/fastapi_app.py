@@ -5,8 +5,10 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, FastAPI
+
 from gatepass import Authenticator, Principal, load_keyring, open_store
 from gatepass.integrations.fastapi import current_principal, install
+
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Authenticator]]:
@@ -15,12 +17,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Authenticator]]:
     yield {"gatepass": Authenticator(store=store, keyring=keyring, allowed_scopes={"write"})}
     await store.aclose()
 
+
 app = FastAPI(lifespan=lifespan)
 install(app, allowed_origins=["https://app.example"])  # pure-ASGI middleware + error handler
+
 
 @app.get("/me")  # a Bearer token or a session cookie: one Principal either way
 async def me(p: Annotated[Principal, Depends(current_principal())]) -> dict[str, str]:
     return {"user": p.user_id, "via": p.method, "login": p.sid}
+
 
 @app.post("/orders")  # cookie callers must send X-CSRF-Token; Bearer callers need not
 async def order(

@@ -10,11 +10,18 @@ from gatepass.config import TokenSettings
 from gatepass.errors import InvalidClaim
 from gatepass.keys.key import SigningKey
 from gatepass.keys.keyring import KeyRing
+from gatepass.principal import CredentialSource, Principal
 from gatepass.tokens.claims import ClaimsValidator, ValidatedClaims
 from gatepass.tokens.jws import parse_json_object, sign_compact, verify_compact
 from gatepass.types import Clock
 
-__all__ = ["ACCESS_TYP", "AccessTokens", "IssuedAccessToken", "VerifiedTokenCache"]
+__all__ = [
+    "ACCESS_TYP",
+    "AccessTokens",
+    "IssuedAccessToken",
+    "VerifiedTokenCache",
+    "principal_from_claims",
+]
 
 #: The JOSE ``typ`` of access tokens (RFC 9068); any other typ is refused.
 ACCESS_TYP = "at+jwt"
@@ -161,3 +168,17 @@ class AccessTokens:
         if key is not None:
             self.cache.put(token, validated, key)
         return validated
+
+
+def principal_from_claims(claims: ValidatedClaims, source: CredentialSource) -> Principal:
+    """The Principal of a verified (and unrevoked) access token."""
+    return Principal(
+        user_id=claims.sub,
+        method="jwt",
+        sid=claims.sid or "",
+        scopes=claims.scopes,
+        expires_at=claims.exp,
+        source=source,
+        claims=claims.raw,
+        jti=claims.jti,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from gatepass.errors import TokenRevoked
 from gatepass.principal import CredentialSource, Principal
 from gatepass.revocation import Revoker
-from gatepass.tokens.access import AccessTokens
+from gatepass.tokens.access import AccessTokens, principal_from_claims
 from gatepass.tokens.refresh import RefreshTokens
 from gatepass.types import AuthMethod
 
@@ -33,16 +33,7 @@ class JWTStrategy:
             jti=claims.jti, sid=claims.sid, user_id=claims.sub, iat=claims.iat
         ):
             raise TokenRevoked("access token revoked")
-        return Principal(
-            user_id=claims.sub,
-            method="jwt",
-            sid=claims.sid or "",
-            scopes=claims.scopes,
-            expires_at=claims.exp,
-            source=source,
-            claims=claims.raw,
-            jti=claims.jti,
-        )
+        return principal_from_claims(claims, source)
 
     async def revoke(self, principal: Principal) -> None:
         """End the token login: its family (if any) and every token carrying its sid."""
