@@ -25,6 +25,7 @@ from gatepass.errors import (
     InvalidCredentials,
     MissingCredential,
     NotFound,
+    RefreshTokenReused,
     StoreConflict,
     ValidationError,
 )
@@ -42,13 +43,23 @@ from gatepass.transports.base import Credential
 from gatepass.transports.csrf import make_csrf_token, verify_csrf_token
 from gatepass.types import AuthMethod, Clock
 
-__all__ = ["Authenticator", "Login", "SessionLogin", "TokenPair"]
+__all__ = ["AuthStats", "Authenticator", "Login", "SessionLogin", "TokenPair"]
 
 logger = logging.getLogger("gatepass.audit")
 
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
 #: Private claim of cookie-transport access tokens: SHA-256 of the login's CSRF token.
 CSRF_CLAIM = "gp_csrf"
+
+
+@dataclass(slots=True)
+class AuthStats:
+    """Counters of what the Authenticator did (read by the server's ``/metrics``)."""
+
+    refreshes: int = 0
+    refresh_failures: int = 0
+    reuse_detected: int = 0
+    revocations: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +146,8 @@ class Authenticator:
         self.hasher: PasswordHasher = hasher or Argon2Hasher(self.password_settings)
         self.allowed_scopes = frozenset(allowed_scopes)
         self._clock = clock
+        #: Counters for monitoring.
+        self.stats = AuthStats()
         #: Follows the store's revocation log; run it with :meth:`run_feed` so that
         #: revocation checks are answered from memory (until then they go to the store).
         self.feed = RevocationFeed(store, RevocationSet(), clock=clock)
@@ -286,8 +299,13 @@ class Authenticator:
         try:
             issued = await self.refresh_tokens.rotate(refresh_token)
         except AuthenticationError as exc:
-            await self.audit("refresh", "failed", detail=exc.code)
+            self.stats.refresh_failures += 1
+            if isinstance(exc, RefreshTokenReused):
+                self.stats.reuse_detected += 1
+                self.stats.revocations += 1
+            await self.audit("refresh", "failed", sid=getattr(exc, "family", None), detail=exc.code)
             raise
+        self.stats.refreshes += 1
         family = issued.family
         await self.audit("refresh", "ok", user_id=family.user_id, sid=family.family_id)
         return self._pair(
@@ -360,6 +378,7 @@ class Authenticator:
         else:
             await self.jwt.revoke(principal)
             await self.sessions.destroy_sid(principal.sid)
+        self.stats.revocations += 1
         await self.audit("logout", "ok", user_id=principal.user_id, sid=principal.sid)
 
     async def revoke_login(self, user_id: str, sid: str) -> None:
@@ -373,6 +392,7 @@ class Authenticator:
             if family is None or family.user_id != user_id or not live:
                 raise NotFound("no such login")
             await self.refresh_tokens.revoke(sid)
+        self.stats.revocations += 1
         await self.audit("session.revoke", "ok", user_id=user_id, sid=sid)
 
     async def logout_all(self, user_id: str) -> None:
@@ -381,6 +401,7 @@ class Authenticator:
         await self.refresh_tokens.revoke_user(user_id)
         until = self._clock() + self.token_settings.access_ttl + self.token_settings.leeway
         await self.revoker.revoke_user(user_id, expires_at=until)
+        self.stats.revocations += 1
         await self.audit("logout.all", "ok", user_id=user_id)
 
     async def list_logins(self, user_id: str) -> list[Login]:

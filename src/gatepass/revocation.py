@@ -113,6 +113,8 @@ class RevocationFeed:
         self._clock = clock
         self._heard_at = -math.inf  # time.monotonic() of the last successful round
         self._loaded = False
+        #: Feed rounds that failed with a store error (for metrics).
+        self.errors = 0
 
     @property
     def healthy(self) -> bool:
@@ -147,6 +149,7 @@ class RevocationFeed:
                 await self.sync_once(self.max_wait)
                 backoff = 0.05
             except StoreError as exc:
+                self.errors += 1
                 logger.warning("revocation feed interrupted: %s", exc.code)
                 await anyio.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)

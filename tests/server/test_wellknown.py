@@ -10,7 +10,14 @@ import pytest
 
 from gatepass._utils import b64url_decode
 from gatepass.server.settings import ServerSettings
-from tests.server.conftest import LiveApp, assert_error, register, session_login, token_login
+from tests.server.conftest import (
+    PASSWORD,
+    LiveApp,
+    assert_error,
+    register,
+    session_login,
+    token_login,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -53,10 +60,22 @@ async def test_healthz(live_app: LiveApp) -> None:
     """200 ok while the store answers; 503 store down once it does not."""
     client = live_app.client()
     response = await client.get("/healthz")
-    assert (200, {"status": "ok", "store": "ok"}) == (response.status_code, response.json())
+    body = response.json()
+    assert (200, "ok", "ok") == (response.status_code, body["status"], body["store"])
+    assert body["feed"] in ("ok", "stale")
+    assert isinstance(body["feed_lag"], float | int)
     await live_app.ctx.store.aclose()
     response = await client.get("/healthz")
-    assert (503, {"status": "error", "store": "down"}) == (response.status_code, response.json())
+    body = response.json()
+    assert (503, "error", "down") == (response.status_code, body["status"], body["store"])
+
+
+async def test_healthz_reports_the_feed(live_app: LiveApp) -> None:
+    """Once the lifespan's feed has run a round, healthz says feed ok with a small lag."""
+    await live_app.ctx.authenticator.feed.sync_once()
+    body = (await live_app.client().get("/healthz")).json()
+    assert "ok" == body["feed"]
+    assert body["feed_lag"] < 60
 
 
 async def test_store_down_fails_closed(live_app: LiveApp) -> None:
@@ -143,3 +162,30 @@ async def test_metrics_count_logins(client: httpx.AsyncClient) -> None:
     text = response.text
     assert 'gatepass_logins_total{method="session",outcome="ok"} 1.0' in text
     assert 'gatepass_logins_total{method="token",outcome="failed"} 1.0' in text
+
+
+@pytest.mark.parametrize(
+    "server_settings",
+    [ServerSettings(store="memory://", dev=True, login_limit="9/minute", metrics=True)],
+)
+async def test_metrics_cover_the_core(client: httpx.AsyncClient) -> None:
+    """Refreshes, reuse, revocations, token-cache hits/misses, feed and latency are exported."""
+    await register(client)
+    body = {"email": "alice@example.com", "password": PASSWORD}
+    pair = (await client.post("/auth/token/login", json=body)).json()
+    bearer = {"Authorization": f"Bearer {pair['access_token']}"}
+    for _ in range(3):
+        assert 200 == (await client.get("/auth/me", headers=bearer)).status_code
+    newer = await client.post("/auth/token/refresh", json={"refresh_token": pair["refresh_token"]})
+    assert 200 == newer.status_code
+    text = (await client.get("/metrics")).text
+    for line in (
+        "gatepass_refreshes_total 1.0",
+        "gatepass_token_cache_misses_total 1.0",
+        "gatepass_token_cache_hits_total 2.0",
+        "gatepass_reuse_detections_total 0.0",
+        "gatepass_revocations_total 0.0",
+    ):
+        assert line in text, line
+    assert "gatepass_feed_lag_seconds" in text
+    assert 'gatepass_request_duration_seconds_count{method="GET",status="2xx"}' in text

@@ -21,6 +21,7 @@ from gatepass.config import CookieSettings, SessionSettings, TokenSettings
 from gatepass.integrations.starlette import exception_handlers
 from gatepass.keys.persisted import load_keyring
 from gatepass.server.context import ServerContext
+from gatepass.server.metrics import MetricsMiddleware, ServerMetrics
 from gatepass.server.settings import ServerSettings
 from gatepass.stores import open_store
 from gatepass.throttle import LoginThrottle
@@ -84,10 +85,13 @@ def create_app(settings: ServerSettings | None = None, *, clock: Clock = time.ti
     from gatepass.server.routes import all_routes
 
     settings = settings or ServerSettings()
+    metrics = ServerMetrics() if settings.metrics else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, ServerContext]]:
         ctx = await build_context(settings, clock=clock)
+        if metrics is not None:
+            metrics.ctx = ctx
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(ctx.authenticator.run_feed)
@@ -96,9 +100,14 @@ def create_app(settings: ServerSettings | None = None, *, clock: Clock = time.ti
         finally:
             await ctx.store.aclose()
 
-    return Starlette(
+    middleware = [Middleware(ServerAuthMiddleware)]
+    if metrics is not None:
+        middleware.insert(0, Middleware(MetricsMiddleware, metrics=metrics))
+    app = Starlette(
         routes=all_routes(),
-        middleware=[Middleware(ServerAuthMiddleware)],
+        middleware=middleware,
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )
+    app.state.gatepass_metrics = metrics
+    return app

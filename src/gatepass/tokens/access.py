@@ -47,11 +47,14 @@ class VerifiedTokenCache:
     is *not* cached: the caller checks it on every hit. When full, the oldest entry goes.
     """
 
-    __slots__ = ("_entries", "max_entries")
+    __slots__ = ("_entries", "hits", "max_entries", "misses")
 
     def __init__(self, max_entries: int = 10_000) -> None:
         self.max_entries = max_entries
         self._entries: dict[str, tuple[ValidatedClaims, SigningKey]] = {}
+        #: Lookups answered from the cache / not (for metrics).
+        self.hits = 0
+        self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -60,11 +63,14 @@ class VerifiedTokenCache:
         """The cached claims if the token is cached, its key still trusted, and unexpired."""
         entry = self._entries.get(token)
         if entry is None:
+            self.misses += 1
             return None
         claims, key = entry
         if now >= claims.exp + leeway or keyring.get(key.kid) is not key:
             del self._entries[token]
+            self.misses += 1
             return None
+        self.hits += 1
         return claims
 
     def put(self, token: str, claims: ValidatedClaims, key: SigningKey) -> None:

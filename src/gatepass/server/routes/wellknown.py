@@ -1,15 +1,13 @@
 """Open routes: the JWK Set, the health check, the OpenAPI document and metrics.
 
-``/metrics`` exists only when the server runs with ``--metrics`` and
-``prometheus-client`` is installed (the ``gatepass[metrics]`` extra); otherwise it is
-404. Each app keeps its own registry (``app.state``), so two apps in one process
-never mix their counters.
+``/metrics`` exists only when the server runs with ``--metrics``; otherwise it is 404.
+Each app keeps its own registry (``app.state``), so two apps in one process never mix
+their counters.
 """
 
 from __future__ import annotations
 
-import importlib.util
-from typing import Any, cast
+from typing import cast
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,48 +17,22 @@ from gatepass.asgi.errors import error_status
 from gatepass.errors import NotFound, StoreError
 from gatepass.server.context import ServerContext
 from gatepass.server.http import json_response
+from gatepass.server.metrics import ServerMetrics
 from gatepass.server.openapi import openapi_document
 
 __all__ = ["record_login", "routes"]
 
 #: How long clients and caches may keep the JWK Set (seconds).
 JWKS_MAX_AGE = 300
-_HAVE_PROMETHEUS = importlib.util.find_spec("prometheus_client") is not None
 
 
 def _ctx(request: Request) -> ServerContext:
     return cast(ServerContext, request.state.gatepass)
 
 
-class _Metrics:
-    """The app's Prometheus registry and its counters."""
-
-    def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter
-
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.logins = Counter(
-            "gatepass_logins",
-            "Password logins by column and outcome.",
-            ["method", "outcome"],
-            registry=self.registry,
-        )
-
-    def render(self) -> tuple[bytes, str]:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
-
-
-def _metrics(request: Request) -> _Metrics | None:
-    if not (_HAVE_PROMETHEUS and _ctx(request).settings.metrics):
-        return None
-    state: Any = request.app.state
-    metrics = getattr(state, "gatepass_metrics", None)
-    if metrics is None:
-        metrics = _Metrics()
-        state.gatepass_metrics = metrics
-    return cast(_Metrics, metrics)
+def _metrics(request: Request) -> ServerMetrics | None:
+    metrics = getattr(request.app.state, "gatepass_metrics", None)
+    return metrics if isinstance(metrics, ServerMetrics) else None
 
 
 def record_login(request: Request, method: str, outcome: str) -> None:
@@ -78,13 +50,25 @@ async def jwks(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    """GET /healthz: 200 when the store answers, 503 when it does not."""
+    """GET /healthz: the store and the revocation feed; 503 when the store is down.
+
+    ``feed`` is ``ok`` while revocation checks are answered from memory, ``stale`` while
+    they go to the store directly (still correct, slower); ``feed_lag`` is in seconds.
+    """
+    ctx = _ctx(request)
+    feed = ctx.authenticator.feed
+    data: dict[str, object] = {
+        "status": "ok",
+        "store": "ok",
+        "feed": "ok" if feed.healthy else "stale",
+        "feed_lag": round(min(feed.lag, 1e9), 3),
+    }
     try:
-        await _ctx(request).store.ping()
+        await ctx.store.ping()
     except StoreError as exc:
-        data = {"status": "error", "store": "down"}
+        data.update(status="error", store="down")
         return json_response(data, error_status(exc), no_store=True)
-    return json_response({"status": "ok", "store": "ok"}, no_store=True)
+    return json_response(data, no_store=True)
 
 
 async def openapi(request: Request) -> Response:
