@@ -887,8 +887,6 @@ def test_open_store_sqlite_paths(url: str, path: str) -> None:
         "sqlite:///:memory:",
         "sqlite://host/x.db",
         "memory://name",
-        "redis://localhost:6379/0",
-        "postgresql://u@localhost/db",
         "mysql://localhost/db",
         "gatepass.db",
         "",
@@ -902,7 +900,7 @@ def test_open_store_rejects(url: str) -> None:
 
 def test_open_store_never_echoes_the_url() -> None:
     """The error for an unusable URL does not repeat credentials from it."""
-    for url in ["postgresql://admin:hunter2@db/auth", "x:hunter2@host://y", "ftp://u:hunter2@h"]:
+    for url in ["mysql://admin:hunter2@db/auth", "x:hunter2@host://y", "ftp://u:hunter2@h"]:
         with pytest.raises(ConfigurationError) as info:
             open_store(url)
         assert "hunter2" not in str(info.value)

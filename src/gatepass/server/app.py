@@ -23,19 +23,25 @@ from gatepass.keys.persisted import load_keyring
 from gatepass.server.context import ServerContext
 from gatepass.server.metrics import MetricsMiddleware, ServerMetrics
 from gatepass.server.settings import ServerSettings
-from gatepass.stores import open_store
+from gatepass.stores import open_stores
 from gatepass.throttle import LoginThrottle
 from gatepass.transports.cookie import CookieTransport
 from gatepass.transports.csrf import CSRFPolicy
 from gatepass.types import Clock
 
-__all__ = ["create_app"]
+__all__ = ["SESSION_CACHE_TTL", "build_context", "create_app"]
+
+#: Seconds a session read from Redis/PostgreSQL may be served from process memory.
+SESSION_CACHE_TTL = 5.0
 
 
 async def build_context(settings: ServerSettings, *, clock: Clock = time.time) -> ServerContext:
     """Open the store, load or create the keys, and wire the Authenticator."""
-    store = open_store(settings.store, clock=clock)
+    store = open_stores(settings.store, settings.redis, clock=clock)
     keyring = await load_keyring(store, alg=settings.signing_alg, clock=clock)
+    # Session reads from a networked store go through a short local cache that the
+    # revocation feed invalidates; memory and SQLite lookups are cheaper than the cache.
+    networked = store.scheme not in ("memory", "sqlite")
     authenticator = Authenticator(
         store=store,
         keyring=keyring,
@@ -50,6 +56,7 @@ async def build_context(settings: ServerSettings, *, clock: Clock = time.time) -
             idle_ttl=settings.session_idle_ttl,
             absolute_ttl=settings.session_absolute_ttl,
             touch_interval=min(60, max(0, settings.session_idle_ttl // 10)),
+            cache_ttl=SESSION_CACHE_TTL if networked else 0.0,
         ),
         allowed_scopes=settings.allowed_scopes,
         clock=clock,

@@ -28,7 +28,7 @@ import uvicorn
 
 from gatepass.server.app import create_app
 from gatepass.server.settings import ServerSettings
-from gatepass.stores import open_store
+from gatepass.stores import open_stores
 
 __all__ = ["bind_socket", "serve"]
 
@@ -78,7 +78,7 @@ def serve(settings: ServerSettings) -> int:
         ConfigurationError: the store URL is malformed or names no available backend.
         OSError: the address cannot be bound.
     """
-    open_store(settings.store)  # fail fast on a bad URL; connects nothing
+    open_stores(settings.store, settings.redis)  # fail fast on a bad URL; connects nothing
     sock = bind_socket(settings.host, settings.port)
     port = int(sock.getsockname()[1])
     settings = settings.with_overrides(port=port)

@@ -7,12 +7,15 @@ asks for it:
 - ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``:
   :class:`~gatepass.stores.sqlite.SQLiteStore` (three slashes, then the path, as in
   SQLAlchemy; ``sqlite:///gatepass.db`` is relative to the working directory).
+- ``redis://host:port/db`` or ``rediss://...``: :class:`~gatepass.stores.redis.RedisStore`;
+  :func:`open_stores` puts it next to a durable store (``--redis``).
 """
 
 from __future__ import annotations
 
 import re
 import time
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from gatepass.errors import ConfigurationError
 from gatepass.stores.base import (
@@ -43,6 +46,7 @@ __all__ = [
     "Store",
     "UserRecord",
     "open_store",
+    "open_stores",
 ]
 
 _SQLITE_PREFIX = "sqlite:///"
@@ -88,6 +92,25 @@ def open_store(url: str, *, clock: Clock = time.time) -> Store:
         from gatepass.stores.sqlite import SQLiteStore
 
         return SQLiteStore(path, clock=clock)
+    if scheme in ("postgresql", "postgres", "postgresql+asyncpg"):
+        try:
+            from gatepass.stores.postgres import PostgresStore
+        except ImportError as exc:
+            raise ConfigurationError(
+                "the postgresql store needs the postgres extra: pip install 'gatepass[postgres]'"
+            ) from exc
+
+        dsn, schema = _pop_query_param(f"postgresql://{rest}", "schema")
+        return PostgresStore(dsn, clock=clock, schema=schema or "public")
+    if scheme in ("redis", "rediss"):
+        try:
+            from gatepass.stores.redis import RedisStore
+        except ImportError as exc:
+            raise ConfigurationError(
+                "the redis store needs the redis extra: pip install 'gatepass[redis]'"
+            ) from exc
+
+        return RedisStore(url, clock=clock)
     if scheme in _LATER:
         raise ConfigurationError(
             f"the {scheme} store backend is not available yet in this version of gatepass "
@@ -96,3 +119,35 @@ def open_store(url: str, *, clock: Clock = time.time) -> Store:
     if _SCHEME.fullmatch(scheme):
         raise ConfigurationError(f"unknown store scheme {scheme!r}")
     raise ConfigurationError("malformed store URL")
+
+
+def open_stores(url: str, redis_url: str | None = None, *, clock: Clock = time.time) -> Store:
+    """Build the store for ``--store`` and, optionally, ``--redis``.
+
+    Args:
+        url: The durable store's URL (see :func:`open_store`).
+        redis_url: A ``redis://`` / ``rediss://`` URL, or None. When given, sessions,
+            revocations (+ the feed) and throttle counters live in that Redis and the
+            rest in ``url``'s store (:class:`~gatepass.stores.split.SplitStore`).
+        clock: The time source handed to the stores.
+
+    Raises:
+        ConfigurationError: a URL is malformed or names an unavailable backend.
+    """
+    durable = open_store(url, clock=clock)
+    if redis_url is None:
+        return durable
+    if redis_url.partition("://")[0].lower() not in ("redis", "rediss"):
+        raise ConfigurationError("the --redis URL must start with redis:// or rediss://")
+    from gatepass.stores.split import SplitStore
+
+    return SplitStore(durable, open_store(redis_url, clock=clock))
+
+
+def _pop_query_param(url: str, name: str) -> tuple[str, str | None]:
+    """Remove ``name`` from the URL's query string; return the URL and its value."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    value = next((v for k, v in pairs if k == name), None)
+    query = urlencode([(k, v) for k, v in pairs if k != name])
+    return urlunsplit(parts._replace(query=query)), value
