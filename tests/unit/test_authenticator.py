@@ -224,3 +224,22 @@ async def test_audit_trail(authenticator: Authenticator) -> None:
     assert [("logout", "ok"), ("login.session", "ok"), ("login", "failed"), ("register", "ok")] == (
         actions
     )
+
+
+async def test_login_upgrades_a_hash_made_with_older_parameters(
+    authenticator: Authenticator,
+) -> None:
+    """A password hash with weaker argon2 parameters is re-hashed at the next login."""
+    from gatepass.config import PasswordSettings
+    from gatepass.passwords import Argon2Hasher
+
+    strong = authenticator.hasher
+    authenticator.hasher = Argon2Hasher(PasswordSettings(time_cost=1, memory_cost=512))
+    user = await _user(authenticator)
+    assert "m=512,t=1" in user.password_hash
+    authenticator.hasher = strong
+    await authenticator.verify_password(user.email, PASSWORD)
+    stored = await authenticator.store.get_user(user.id)
+    assert stored is not None
+    assert "m=1024,t=1" in stored.password_hash
+    assert user.email == (await authenticator.verify_password(user.email, PASSWORD)).email
