@@ -19,7 +19,8 @@ import pytest
 
 from gatepass.errors import ConfigurationError, StoreUnavailable
 from gatepass.stores import Store, open_store
-from gatepass.stores.postgres import MIGRATIONS, PostgresStore
+from gatepass.stores.postgres import PostgresStore
+from gatepass.stores.postgres_sql import MIGRATIONS
 from tests.conftest import FakeClock
 from tests.contracts.pg import admin_connection, postgres_url, temporary_schema
 from tests.contracts.test_stores import StoreContract, a_family, h

@@ -14,14 +14,17 @@ its own primitive (a lock, a transaction, a Lua script).
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
-from gatepass.errors import StoreConflict, StoreError, StoreUnavailable
+from gatepass.errors import StoreConflict, StoreError, StoreUnavailable, ValidationError
 
 __all__ = [
+    "KEY_STATUSES",
+    "REVOCATION_KINDS",
     "AuditEvent",
     "AuditStore",
     "FamilyRecord",
@@ -40,6 +43,10 @@ __all__ = [
     "ThrottleStore",
     "UserRecord",
     "UserStore",
+    "check_key_status",
+    "check_revocation_kind",
+    "dump_session_data",
+    "load_session_data",
     "map_store_errors",
 ]
 
@@ -353,6 +360,42 @@ class Store(
         """Raise :class:`~gatepass.errors.StoreUnavailable` unless the store answers."""
 
     async def aclose(self) -> None: ...
+
+
+#: The revocation kinds and key statuses a store accepts.
+REVOCATION_KINDS: frozenset[str] = frozenset({"jti", "sid", "user"})
+KEY_STATUSES: frozenset[str] = frozenset({"active", "verify", "retired"})
+
+
+def check_revocation_kind(kind: str) -> None:
+    """Raise :class:`~gatepass.errors.ValidationError` unless ``kind`` is a revocation kind."""
+    if kind not in REVOCATION_KINDS:
+        raise ValidationError(f"unknown revocation kind {kind!r}", field="kind")
+
+
+def check_key_status(status: str) -> None:
+    """Raise :class:`~gatepass.errors.ValidationError` unless ``status`` is a key status."""
+    if status not in KEY_STATUSES:
+        raise ValidationError(f"unknown key status {status!r}", field="status")
+
+
+def dump_session_data(data: Mapping[str, object]) -> str:
+    """Session ``data`` as canonical JSON text; ValidationError if it is not JSON."""
+    try:
+        return json.dumps(dict(data), separators=(",", ":"), allow_nan=False, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError("session data must be JSON-serialisable", field="data") from exc
+
+
+def load_session_data(text: str, backend: str) -> dict[str, object]:
+    """Session ``data`` from stored JSON text; StoreUnavailable if the store holds garbage."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise StoreUnavailable(f"{backend}: corrupt session data") from exc
+    if not isinstance(value, dict):
+        raise StoreUnavailable(f"{backend}: corrupt session data")
+    return value
 
 
 @contextlib.contextmanager

@@ -10,14 +10,12 @@ Session ``data`` is kept as JSON text, so it behaves exactly as in the SQL backe
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
-from collections.abc import Mapping
 
 import anyio
 
 from gatepass._utils import constant_time_equals
-from gatepass.errors import NotFound, StoreConflict, StoreUnavailable, ValidationError
+from gatepass.errors import NotFound, StoreConflict, StoreUnavailable
 from gatepass.stores.base import (
     PURGE_MARGIN,
     AuditEvent,
@@ -29,52 +27,14 @@ from gatepass.stores.base import (
     RotationResult,
     SessionRecord,
     UserRecord,
+    check_key_status,
+    check_revocation_kind,
+    dump_session_data,
+    load_session_data,
 )
 from gatepass.types import Clock
 
 __all__ = ["MemoryStore"]
-
-_KINDS = frozenset({"jti", "sid", "user"})
-_KEY_STATUSES = frozenset({"active", "verify", "retired"})
-
-
-def _dump_session_data(data: Mapping[str, object]) -> str:
-    """Encode session ``data`` as compact JSON text.
-
-    Raises:
-        ValidationError: the mapping holds something JSON cannot represent.
-    """
-    try:
-        return json.dumps(dict(data), separators=(",", ":"), allow_nan=False, sort_keys=True)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError("session data must be JSON-serialisable", field="data") from exc
-
-
-def _load_session_data(text: str) -> dict[str, object]:
-    """Decode session ``data`` stored by :func:`dump_session_data`.
-
-    Raises:
-        StoreUnavailable: the stored text is not a JSON object (a corrupt record).
-    """
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise StoreUnavailable("store: corrupt session data") from exc
-    if not isinstance(value, dict):
-        raise StoreUnavailable("store: corrupt session data")
-    return value
-
-
-def _check_kind(kind: str) -> None:
-    """Raise :class:`ValidationError` unless ``kind`` is a revocation kind."""
-    if kind not in _KINDS:
-        raise ValidationError(f"unknown revocation kind {kind!r}", field="kind")
-
-
-def _check_key_status(status: str) -> None:
-    """Raise :class:`ValidationError` unless ``status`` is a key status."""
-    if status not in _KEY_STATUSES:
-        raise ValidationError(f"unknown key status {status!r}", field="status")
 
 
 class MemoryStore:
@@ -155,12 +115,12 @@ class MemoryStore:
         if entry is None:
             return None
         record, data = entry
-        return dataclasses.replace(record, data=_load_session_data(data))
+        return dataclasses.replace(record, data=load_session_data(data, "memory"))
 
     async def create_session(self, record: SessionRecord) -> None:
         """Insert; :class:`StoreConflict` if the id hash or the sid exists."""
         self._check_open()
-        data = _dump_session_data(record.data)
+        data = dump_session_data(record.data)
         if record.id_hash in self._sessions or record.sid in self._session_by_sid:
             raise StoreConflict("memory: session exists")
         self._sessions[record.id_hash] = (dataclasses.replace(record, data={}), data)
@@ -345,7 +305,7 @@ class MemoryStore:
         only ever moves forward.
         """
         self._check_open()
-        _check_kind(kind)
+        check_revocation_kind(kind)
         if kind == "user":
             not_before = now if not_before is None else not_before
             old_nb, old_exp = self._watermarks.get(value, (not_before, expires_at))
@@ -395,7 +355,7 @@ class MemoryStore:
     async def add_key(self, record: KeyRecord) -> None:
         """Insert; :class:`StoreConflict` if the kid exists."""
         self._check_open()
-        _check_key_status(record.status)
+        check_key_status(record.status)
         if record.kid in self._keys:
             raise StoreConflict("memory: key exists")
         self._keys[record.kid] = record
@@ -408,7 +368,7 @@ class MemoryStore:
     async def set_key_status(self, kid: str, status: KeyStatus) -> None:
         """Set a key's status; :class:`NotFound` if the kid is unknown."""
         self._check_open()
-        _check_key_status(status)
+        check_key_status(status)
         key = self._keys.get(kid)
         if key is None:
             raise NotFound("memory: no such key")

@@ -35,10 +35,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import re
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anyio
@@ -51,8 +50,8 @@ from gatepass.errors import (
     NotFound,
     StoreConflict,
     StoreUnavailable,
-    ValidationError,
 )
+from gatepass.stores import postgres_sql as q
 from gatepass.stores.base import (
     PURGE_MARGIN,
     AuditEvent,
@@ -64,10 +63,14 @@ from gatepass.stores.base import (
     RotationResult,
     SessionRecord,
     UserRecord,
+    check_key_status,
+    check_revocation_kind,
+    dump_session_data,
+    load_session_data,
 )
 from gatepass.types import Clock
 
-__all__ = ["CHANNEL", "MIGRATIONS", "PostgresStore"]
+__all__ = ["CHANNEL", "PostgresStore"]
 
 Row = Any  # an asyncpg.Record: indexable by position and by column name
 
@@ -79,221 +82,6 @@ _LOG_LOCK = 0x6C6F_6773  # "logs"
 #: How long ``ping`` waits for ``SELECT 1``, seconds.
 PING_TIMEOUT = 2.0
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-_KINDS = frozenset({"jti", "sid", "user"})
-_KEY_STATUSES = frozenset({"active", "verify", "retired"})
-
-#: Ordered schema migrations; version n is ``MIGRATIONS[n - 1]``. Never edit a shipped
-#: entry: append a new one.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE gatepass_users (
-        id text COLLATE "C" PRIMARY KEY,
-        email text COLLATE "C" NOT NULL UNIQUE,
-        password_hash text NOT NULL,
-        created_at double precision NOT NULL,
-        disabled boolean NOT NULL DEFAULT false);
-    CREATE INDEX gatepass_users_created ON gatepass_users (created_at, id);
-    CREATE TABLE gatepass_sessions (
-        id_hash text COLLATE "C" PRIMARY KEY,
-        sid text COLLATE "C" NOT NULL UNIQUE,
-        user_id text COLLATE "C" NOT NULL,
-        created_at double precision NOT NULL,
-        last_seen_at double precision NOT NULL,
-        expires_at double precision NOT NULL,
-        idle_ttl double precision NOT NULL,
-        csrf_secret text NOT NULL,
-        ip text,
-        user_agent text,
-        data text NOT NULL DEFAULT '{}');
-    CREATE INDEX gatepass_sessions_user ON gatepass_sessions (user_id, created_at);
-    CREATE INDEX gatepass_sessions_deadline
-        ON gatepass_sessions ((LEAST(expires_at, last_seen_at + idle_ttl)));
-    CREATE TABLE gatepass_families (
-        family_id text COLLATE "C" PRIMARY KEY,
-        user_id text COLLATE "C" NOT NULL,
-        created_at double precision NOT NULL,
-        expires_at double precision NOT NULL,
-        current_hash text NOT NULL,
-        generation bigint NOT NULL DEFAULT 0,
-        previous_hash text,
-        rotated_at double precision,
-        sealed_successor text,
-        last_used_at double precision,
-        revoked boolean NOT NULL DEFAULT false,
-        scope text NOT NULL DEFAULT '',
-        audience text,
-        ip text,
-        user_agent text,
-        csrf_hash text);
-    CREATE INDEX gatepass_families_user ON gatepass_families (user_id, created_at);
-    CREATE INDEX gatepass_families_expires ON gatepass_families (expires_at);
-    CREATE TABLE gatepass_spent_hashes (
-        family_id text COLLATE "C" NOT NULL
-            REFERENCES gatepass_families (family_id) ON DELETE CASCADE,
-        hash text COLLATE "C" NOT NULL,
-        PRIMARY KEY (family_id, hash));
-    CREATE TABLE gatepass_revoked (
-        kind text COLLATE "C" NOT NULL CHECK (kind IN ('jti', 'sid', 'user')),
-        value text COLLATE "C" NOT NULL,
-        expires_at double precision NOT NULL,
-        not_before double precision,
-        PRIMARY KEY (kind, value));
-    CREATE TABLE gatepass_revocation_log (
-        seq bigserial PRIMARY KEY,
-        kind text NOT NULL,
-        value text NOT NULL,
-        expires_at double precision NOT NULL,
-        not_before double precision,
-        created_at double precision NOT NULL);
-    CREATE INDEX gatepass_revocation_log_expires ON gatepass_revocation_log (expires_at);
-    CREATE TABLE gatepass_keys (
-        seq bigserial PRIMARY KEY,
-        kid text COLLATE "C" NOT NULL UNIQUE,
-        alg text NOT NULL,
-        private_jwk text NOT NULL,
-        created_at double precision NOT NULL,
-        status text NOT NULL CHECK (status IN ('active', 'verify', 'retired')));
-    CREATE TABLE gatepass_throttle (
-        id bigserial PRIMARY KEY,
-        key text COLLATE "C" NOT NULL,
-        ts double precision NOT NULL);
-    CREATE INDEX gatepass_throttle_key ON gatepass_throttle (key, ts);
-    CREATE INDEX gatepass_throttle_ts ON gatepass_throttle (ts);
-    CREATE TABLE gatepass_audit (
-        id bigserial PRIMARY KEY,
-        action text NOT NULL,
-        outcome text NOT NULL,
-        created_at double precision NOT NULL,
-        user_id text COLLATE "C",
-        sid text,
-        ip text,
-        user_agent text,
-        detail text);
-    CREATE INDEX gatepass_audit_created ON gatepass_audit (created_at, id);
-    CREATE INDEX gatepass_audit_user ON gatepass_audit (user_id, created_at, id);
-    """,
-)
-
-_CREATE_MIGRATIONS = (
-    "CREATE TABLE IF NOT EXISTS gatepass_schema_migrations ("
-    "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-)
-# Every statement is a complete literal with $n parameters: nothing is spliced into SQL.
-_SELECT_USER = (
-    "SELECT id, email, password_hash, created_at, disabled FROM gatepass_users WHERE id = $1"
-)
-_SELECT_USER_BY_EMAIL = (
-    "SELECT id, email, password_hash, created_at, disabled FROM gatepass_users WHERE email = $1"
-)
-_LIST_USERS = (
-    "SELECT id, email, password_hash, created_at, disabled FROM gatepass_users "
-    "ORDER BY created_at, id LIMIT $1 OFFSET $2"
-)
-_INSERT_USER = (
-    "INSERT INTO gatepass_users (id, email, password_hash, created_at, disabled) "
-    "VALUES ($1, $2, $3, $4, $5)"
-)
-_INSERT_SESSION = (
-    "INSERT INTO gatepass_sessions (id_hash, sid, user_id, created_at, last_seen_at, "
-    "expires_at, idle_ttl, csrf_secret, ip, user_agent, data) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-)
-_SELECT_SESSION = (
-    "SELECT id_hash, sid, user_id, created_at, last_seen_at, expires_at, idle_ttl, "
-    "csrf_secret, ip, user_agent, data FROM gatepass_sessions WHERE id_hash = $1"
-)
-_SELECT_SESSION_BY_SID = (
-    "SELECT id_hash, sid, user_id, created_at, last_seen_at, expires_at, idle_ttl, "
-    "csrf_secret, ip, user_agent, data FROM gatepass_sessions WHERE sid = $1"
-)
-_LIST_USER_SESSIONS = (
-    "SELECT id_hash, sid, user_id, created_at, last_seen_at, expires_at, idle_ttl, "
-    "csrf_secret, ip, user_agent, data FROM gatepass_sessions WHERE user_id = $1 "
-    "AND LEAST(expires_at, last_seen_at + idle_ttl) > $2 ORDER BY created_at, sid"
-)
-_DELETE_SESSION = (
-    "DELETE FROM gatepass_sessions WHERE id_hash = $1 RETURNING id_hash, sid, user_id, "
-    "created_at, last_seen_at, expires_at, idle_ttl, csrf_secret, ip, user_agent, data"
-)
-_DELETE_SESSION_BY_SID = (
-    "DELETE FROM gatepass_sessions WHERE sid = $1 RETURNING id_hash, sid, user_id, "
-    "created_at, last_seen_at, expires_at, idle_ttl, csrf_secret, ip, user_agent, data"
-)
-_DELETE_USER_SESSIONS = (
-    "DELETE FROM gatepass_sessions WHERE user_id = $1 RETURNING id_hash, sid, user_id, "
-    "created_at, last_seen_at, expires_at, idle_ttl, csrf_secret, ip, user_agent, data"
-)
-_INSERT_FAMILY = (
-    "INSERT INTO gatepass_families (family_id, user_id, created_at, expires_at, current_hash, "
-    "generation, previous_hash, rotated_at, sealed_successor, last_used_at, revoked, scope, "
-    "audience, ip, user_agent, csrf_hash) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
-)
-_SELECT_FAMILY = (
-    "SELECT family_id, user_id, created_at, expires_at, current_hash, generation, "
-    "previous_hash, rotated_at, sealed_successor, last_used_at, revoked, scope, audience, ip, "
-    "user_agent, csrf_hash FROM gatepass_families WHERE family_id = $1"
-)
-_LOCK_FAMILY = (
-    "SELECT family_id, user_id, created_at, expires_at, current_hash, generation, "
-    "previous_hash, rotated_at, sealed_successor, last_used_at, revoked, scope, audience, ip, "
-    "user_agent, csrf_hash FROM gatepass_families WHERE family_id = $1 FOR UPDATE"
-)
-_LIST_USER_FAMILIES = (
-    "SELECT family_id, user_id, created_at, expires_at, current_hash, generation, "
-    "previous_hash, rotated_at, sealed_successor, last_used_at, revoked, scope, audience, ip, "
-    "user_agent, csrf_hash FROM gatepass_families WHERE user_id = $1 AND NOT revoked "
-    "AND expires_at > $2 ORDER BY created_at, family_id"
-)
-_REVOKE_USER_FAMILIES = (
-    "UPDATE gatepass_families SET revoked = true WHERE user_id = $1 AND NOT revoked "
-    "AND expires_at > $2 RETURNING family_id, user_id, created_at, expires_at, current_hash, "
-    "generation, previous_hash, rotated_at, sealed_successor, last_used_at, revoked, scope, "
-    "audience, ip, user_agent, csrf_hash"
-)
-_ROTATE_FAMILY = (
-    "UPDATE gatepass_families SET previous_hash = current_hash, current_hash = $1, "
-    "sealed_successor = $2, rotated_at = $3, generation = generation + 1, last_used_at = $3 "
-    "WHERE family_id = $4 AND current_hash = $5 AND NOT revoked"
-)
-_IS_REVOKED = (
-    "SELECT 1 FROM gatepass_revoked WHERE (kind = 'jti' AND value = $1) "
-    "OR (kind = 'sid' AND value = $2) "
-    "OR (kind = 'user' AND value = $3 AND not_before > $4) LIMIT 1"
-)
-_UPSERT_REVOKED = (
-    "INSERT INTO gatepass_revoked (kind, value, expires_at, not_before) VALUES ($1, $2, $3, $4) "
-    "ON CONFLICT (kind, value) DO UPDATE SET "
-    "expires_at = GREATEST(gatepass_revoked.expires_at, excluded.expires_at), "
-    "not_before = GREATEST(gatepass_revoked.not_before, excluded.not_before)"
-)
-_LOG_REVOCATION = (
-    "INSERT INTO gatepass_revocation_log (kind, value, expires_at, not_before, created_at) "
-    "VALUES ($1, $2, $3, $4, $5) RETURNING seq"
-)
-_REVOCATIONS_SINCE = (
-    "SELECT seq, kind, value, expires_at, not_before, created_at FROM gatepass_revocation_log "
-    "WHERE seq > $1 ORDER BY seq LIMIT $2"
-)
-_LIST_AUDIT = (
-    "SELECT id, action, outcome, created_at, user_id, sid, ip, user_agent, detail "
-    "FROM gatepass_audit ORDER BY created_at DESC, id DESC LIMIT $1"
-)
-_LIST_USER_AUDIT = (
-    "SELECT id, action, outcome, created_at, user_id, sid, ip, user_agent, detail "
-    "FROM gatepass_audit WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
-)
-_THROTTLE_COUNT = (
-    "SELECT count(*), min(ts) FROM gatepass_throttle WHERE key = $1 AND ts > $2 AND ts <= $3"
-)
-#: Purges whose deleted rows ``purge_expired`` counts (spent hashes go by cascade).
-_PURGES = (
-    "DELETE FROM gatepass_sessions WHERE LEAST(expires_at, last_seen_at + idle_ttl) < $1",
-    "DELETE FROM gatepass_families WHERE expires_at < $1",
-    "DELETE FROM gatepass_revocation_log WHERE expires_at < $1",
-    "DELETE FROM gatepass_throttle WHERE ts <= $1",
-)
-
 
 # -- errors and rows --------------------------------------------------------------
 
@@ -337,30 +125,13 @@ def _status_count(status: str) -> int:
         raise StoreUnavailable("postgres: unexpected command status") from exc
 
 
-def _dump_data(data: Mapping[str, object]) -> str:
-    try:
-        return json.dumps(dict(data), separators=(",", ":"), allow_nan=False, sort_keys=True)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError("session data must be JSON-serialisable", field="data") from exc
-
-
 def _session(r: Row) -> SessionRecord:
-    try:
-        data = json.loads(r["data"])
-    except ValueError as exc:
-        raise StoreUnavailable("postgres: corrupt session data") from exc
-    if not isinstance(data, dict):
-        raise StoreUnavailable("postgres: corrupt session data")
+    data = load_session_data(r["data"], "postgres")
     return SessionRecord(**{**dict(r), "data": data})
 
 
 def _family(r: Row) -> FamilyRecord:
     return FamilyRecord(**dict(r))
-
-
-def _check_status(status: str) -> None:
-    if status not in _KEY_STATUSES:
-        raise ValidationError(f"unknown key status {status!r}", field="status")
 
 
 class PostgresStore:
@@ -471,15 +242,15 @@ class PostgresStore:
             await conn.execute(
                 "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))", _MIGRATION_LOCK
             )
-            await conn.execute(_CREATE_MIGRATIONS)
+            await conn.execute(q.CREATE_MIGRATIONS)
             rows = await conn.fetch("SELECT version FROM gatepass_schema_migrations")
             applied = {int(r[0]) for r in rows}
-            if applied and max(applied) > len(MIGRATIONS):
+            if applied and max(applied) > len(q.MIGRATIONS):
                 raise ConfigurationError(
                     f"postgres: schema version {max(applied)} is newer than this gatepass "
-                    f"({len(MIGRATIONS)})"
+                    f"({len(q.MIGRATIONS)})"
                 )
-            for version, script in enumerate(MIGRATIONS, start=1):
+            for version, script in enumerate(q.MIGRATIONS, start=1):
                 if version not in applied:
                     await conn.execute(script)
                     await conn.execute(
@@ -526,16 +297,16 @@ class PostgresStore:
     async def create_user(self, user: UserRecord) -> None:
         """Insert a user; :class:`~gatepass.errors.StoreConflict` if id or email exists."""
         u = user
-        await self._execute(_INSERT_USER, u.id, u.email, u.password_hash, u.created_at, u.disabled)
+        await self._execute(q.INSERT_USER, u.id, u.email, u.password_hash, u.created_at, u.disabled)
 
     async def get_user(self, user_id: str) -> UserRecord | None:
         """The user with this id, or None."""
-        row = await self._fetchrow(_SELECT_USER, user_id)
+        row = await self._fetchrow(q.SELECT_USER, user_id)
         return None if row is None else UserRecord(**dict(row))
 
     async def get_user_by_email(self, email: str) -> UserRecord | None:
         """The user with exactly this (normalised) email, or None."""
-        row = await self._fetchrow(_SELECT_USER_BY_EMAIL, email)
+        row = await self._fetchrow(q.SELECT_USER_BY_EMAIL, email)
         return None if row is None else UserRecord(**dict(row))
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
@@ -546,7 +317,7 @@ class PostgresStore:
 
     async def list_users(self, *, limit: int = 1000, offset: int = 0) -> list[UserRecord]:
         """Users ordered by ``created_at``, then ``id``."""
-        rows = await self._fetch(_LIST_USERS, max(limit, 0), max(offset, 0))
+        rows = await self._fetch(q.LIST_USERS, max(limit, 0), max(offset, 0))
         return [UserRecord(**dict(r)) for r in rows]
 
     # -- sessions -----------------------------------------------------------------
@@ -555,18 +326,18 @@ class PostgresStore:
         """Insert; :class:`~gatepass.errors.StoreConflict` if the id hash or sid exists."""
         r = record
         await self._execute(
-            _INSERT_SESSION, r.id_hash, r.sid, r.user_id, r.created_at, r.last_seen_at,
-            r.expires_at, r.idle_ttl, r.csrf_secret, r.ip, r.user_agent, _dump_data(r.data),
+            q.INSERT_SESSION, r.id_hash, r.sid, r.user_id, r.created_at, r.last_seen_at,
+            r.expires_at, r.idle_ttl, r.csrf_secret, r.ip, r.user_agent, dump_session_data(r.data),
         )  # fmt: skip
 
     async def get_session(self, id_hash: str) -> SessionRecord | None:
         """The stored record, even if expired, or None."""
-        row = await self._fetchrow(_SELECT_SESSION, id_hash)
+        row = await self._fetchrow(q.SELECT_SESSION, id_hash)
         return None if row is None else _session(row)
 
     async def get_session_by_sid(self, sid: str) -> SessionRecord | None:
         """The session with this public sid, or None."""
-        row = await self._fetchrow(_SELECT_SESSION_BY_SID, sid)
+        row = await self._fetchrow(q.SELECT_SESSION_BY_SID, sid)
         return None if row is None else _session(row)
 
     async def touch_session(self, id_hash: str, last_seen_at: float) -> None:
@@ -588,31 +359,31 @@ class PostgresStore:
 
     async def delete_session(self, id_hash: str) -> SessionRecord | None:
         """Delete and return the record (None if it was not there)."""
-        deleted = await self._delete_sessions(_DELETE_SESSION, id_hash)
+        deleted = await self._delete_sessions(q.DELETE_SESSION, id_hash)
         return deleted[0] if deleted else None
 
     async def delete_session_by_sid(self, sid: str) -> SessionRecord | None:
         """Delete and return the session with this sid (None if it was not there)."""
-        deleted = await self._delete_sessions(_DELETE_SESSION_BY_SID, sid)
+        deleted = await self._delete_sessions(q.DELETE_SESSION_BY_SID, sid)
         return deleted[0] if deleted else None
 
     async def list_user_sessions(self, user_id: str, now: float) -> list[SessionRecord]:
         """The user's sessions whose deadline lies after ``now``, oldest first."""
-        return [_session(r) for r in await self._fetch(_LIST_USER_SESSIONS, user_id, now)]
+        return [_session(r) for r in await self._fetch(q.LIST_USER_SESSIONS, user_id, now)]
 
     async def delete_user_sessions(self, user_id: str) -> list[SessionRecord]:
         """Delete every session of the user (live or not) in one statement; oldest first."""
-        return await self._delete_sessions(_DELETE_USER_SESSIONS, user_id)
+        return await self._delete_sessions(q.DELETE_USER_SESSIONS, user_id)
 
     # -- refresh-token families ---------------------------------------------------
 
     async def create_family(self, record: FamilyRecord) -> None:
         """Insert; :class:`~gatepass.errors.StoreConflict` if the family id exists."""
-        await self._execute(_INSERT_FAMILY, *dataclasses.astuple(record))
+        await self._execute(q.INSERT_FAMILY, *dataclasses.astuple(record))
 
     async def get_family(self, family_id: str) -> FamilyRecord | None:
         """The family, or None."""
-        row = await self._fetchrow(_SELECT_FAMILY, family_id)
+        row = await self._fetchrow(q.SELECT_FAMILY, family_id)
         return None if row is None else _family(row)
 
     async def rotate_refresh(
@@ -630,7 +401,7 @@ class PostgresStore:
         the previous one committed it (see ``RotationResult`` for the outcomes).
         """
         async with self._transaction() as c:
-            row = await c.fetchrow(_LOCK_FAMILY, family_id)
+            row = await c.fetchrow(q.LOCK_FAMILY, family_id)
             if row is None:
                 return RotationResult("invalid")
             family = _family(row)
@@ -640,7 +411,7 @@ class PostgresStore:
                 return RotationResult("revoked", family)
             if constant_time_equals(presented_hash, family.current_hash):
                 status = await c.execute(
-                    _ROTATE_FAMILY, new_hash, sealed_successor, now, family_id, presented_hash
+                    q.ROTATE_FAMILY, new_hash, sealed_successor, now, family_id, presented_hash
                 )
                 if _status_count(status) != 1:  # impossible under the row lock
                     raise StoreUnavailable("postgres: concurrent rotation")
@@ -682,7 +453,7 @@ class PostgresStore:
     async def revoke_family(self, family_id: str) -> FamilyRecord | None:
         """Mark revoked; return the record as it was before (None if unknown)."""
         async with self._transaction() as c:
-            row = await c.fetchrow(_LOCK_FAMILY, family_id)
+            row = await c.fetchrow(q.LOCK_FAMILY, family_id)
             if row is None:
                 return None
             sql = "UPDATE gatepass_families SET revoked = true WHERE family_id = $1"
@@ -691,11 +462,11 @@ class PostgresStore:
 
     async def list_user_families(self, user_id: str, now: float) -> list[FamilyRecord]:
         """The user's families neither revoked nor past ``expires_at``, oldest first."""
-        return [_family(r) for r in await self._fetch(_LIST_USER_FAMILIES, user_id, now)]
+        return [_family(r) for r in await self._fetch(q.LIST_USER_FAMILIES, user_id, now)]
 
     async def revoke_user_families(self, user_id: str) -> list[FamilyRecord]:
         """Revoke the user's live families (per the store clock) in one statement."""
-        rows = await self._fetch(_REVOKE_USER_FAMILIES, user_id, self._clock())
+        rows = await self._fetch(q.REVOKE_USER_FAMILIES, user_id, self._clock())
         return sorted(map(_family, rows), key=lambda f: (f.created_at, f.family_id))
 
     # -- revocations ----------------------------------------------------------------
@@ -714,8 +485,7 @@ class PostgresStore:
         only ever moves forward. Appends are serialised by an advisory lock held to
         commit, so log entries become visible in ``seq`` order.
         """
-        if kind not in _KINDS:
-            raise ValidationError(f"unknown revocation kind {kind!r}", field="kind")
+        check_revocation_kind(kind)
         if kind == "user" and not_before is None:
             not_before = now
         async with self._transaction() as c:
@@ -723,8 +493,8 @@ class PostgresStore:
                 "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))", _LOG_LOCK
             )
             live_not_before = not_before if kind == "user" else None
-            await c.execute(_UPSERT_REVOKED, kind, value, expires_at, live_not_before)
-            seq = await c.fetchval(_LOG_REVOCATION, kind, value, expires_at, not_before, now)
+            await c.execute(q.UPSERT_REVOKED, kind, value, expires_at, live_not_before)
+            seq = await c.fetchval(q.LOG_REVOCATION, kind, value, expires_at, not_before, now)
             await c.execute("SELECT pg_notify($1, $2)", CHANNEL, str(seq))
         return RevocationEvent(int(seq), kind, value, expires_at, not_before, now)
 
@@ -732,11 +502,11 @@ class PostgresStore:
         self, *, jti: str | None, sid: str | None, user_id: str | None, iat: float | None
     ) -> bool:
         """Direct check: jti or sid revoked, or ``iat`` below the user's watermark."""
-        return await self._fetchrow(_IS_REVOKED, jti, sid, user_id, iat) is not None
+        return await self._fetchrow(q.IS_REVOKED, jti, sid, user_id, iat) is not None
 
     async def revocations_since(self, seq: int, limit: int = 1000) -> list[RevocationEvent]:
         """Log entries with ``seq`` greater than the given one, in order."""
-        rows = await self._fetch(_REVOCATIONS_SINCE, seq, max(limit, 0))
+        rows = await self._fetch(q.REVOCATIONS_SINCE, seq, max(limit, 0))
         return [RevocationEvent(**dict(r)) for r in rows]
 
     async def wait_revocations(
@@ -778,7 +548,7 @@ class PostgresStore:
             try:
                 with _map_errors():
                     rows = await listener.fetch(
-                        _REVOCATIONS_SINCE, after, max(limit, 0), timeout=self._command_timeout
+                        q.REVOCATIONS_SINCE, after, max(limit, 0), timeout=self._command_timeout
                     )
             except StoreUnavailable:
                 self._drop_listener(listener)
@@ -839,7 +609,7 @@ class PostgresStore:
 
     async def add_key(self, record: KeyRecord) -> None:
         """Insert; :class:`~gatepass.errors.StoreConflict` if the kid exists."""
-        _check_status(record.status)
+        check_key_status(record.status)
         r = record
         sql = (
             "INSERT INTO gatepass_keys (kid, alg, private_jwk, created_at, status) "
@@ -857,7 +627,7 @@ class PostgresStore:
 
     async def set_key_status(self, kid: str, status: KeyStatus) -> None:
         """Set a key's status; :class:`~gatepass.errors.NotFound` if the kid is unknown."""
-        _check_status(status)
+        check_key_status(status)
         if await self._execute("UPDATE gatepass_keys SET status = $1 WHERE kid = $2", status, kid):
             return
         raise NotFound("postgres: no such key")
@@ -884,12 +654,12 @@ class PostgresStore:
         async with self._transaction() as c:
             await c.execute("DELETE FROM gatepass_throttle WHERE key = $1 AND ts <= $2", key, start)
             await c.execute("INSERT INTO gatepass_throttle (key, ts) VALUES ($1, $2)", key, now)
-            row = await c.fetchrow(_THROTTLE_COUNT, key, start, now)
+            row = await c.fetchrow(q.THROTTLE_COUNT, key, start, now)
         return int(row[0])
 
     async def count(self, key: str, now: float, window: float) -> tuple[int, float | None]:
         """Failures within the window and the time of the oldest of them."""
-        row = await self._fetchrow(_THROTTLE_COUNT, key, now - window, now)
+        row = await self._fetchrow(q.THROTTLE_COUNT, key, now - window, now)
         assert row is not None  # an aggregate always yields one row
         return int(row[0]), row[1]
 
@@ -914,9 +684,9 @@ class PostgresStore:
     async def list_audit(self, *, user_id: str | None = None, limit: int = 100) -> list[AuditEvent]:
         """Newest first (by ``created_at``, then insertion), optionally of one user."""
         if user_id is None:
-            rows = await self._fetch(_LIST_AUDIT, max(limit, 0))
+            rows = await self._fetch(q.LIST_AUDIT, max(limit, 0))
         else:
-            rows = await self._fetch(_LIST_USER_AUDIT, user_id, max(limit, 0))
+            rows = await self._fetch(q.LIST_USER_AUDIT, user_id, max(limit, 0))
         return [AuditEvent(**dict(r)) for r in rows]
 
     # -- housekeeping -----------------------------------------------------------------
@@ -930,7 +700,7 @@ class PostgresStore:
         cutoff = now - PURGE_MARGIN
         async with self._transaction() as c:
             removed = 0
-            for sql in _PURGES:
+            for sql in q.PURGES:
                 removed += _status_count(await c.execute(sql, cutoff))
             await c.execute("DELETE FROM gatepass_revoked WHERE expires_at < $1", cutoff)
         return removed

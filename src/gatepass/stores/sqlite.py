@@ -22,18 +22,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
 
-from gatepass.errors import ConfigurationError, NotFound, StoreUnavailable, ValidationError
+from gatepass.errors import ConfigurationError, NotFound, StoreUnavailable
+from gatepass.stores import sqlite_sql as q
 from gatepass.stores.base import (
     PURGE_MARGIN,
     AuditEvent,
@@ -45,6 +45,10 @@ from gatepass.stores.base import (
     RotationResult,
     SessionRecord,
     UserRecord,
+    check_key_status,
+    check_revocation_kind,
+    dump_session_data,
+    load_session_data,
     map_store_errors,
 )
 from gatepass.types import Clock
@@ -61,168 +65,7 @@ FEED_POLL_INTERVAL = 0.02
 #: How long a writer waits for another connection's write lock, in milliseconds.
 BUSY_TIMEOUT_MS = 5000
 
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS users (
-        id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
-        created_at REAL NOT NULL, disabled INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID""",
-    "CREATE INDEX IF NOT EXISTS users_created ON users (created_at, id)",
-    """CREATE TABLE IF NOT EXISTS sessions (
-        id_hash TEXT PRIMARY KEY, sid TEXT NOT NULL UNIQUE, user_id TEXT NOT NULL,
-        created_at REAL NOT NULL, last_seen_at REAL NOT NULL, expires_at REAL NOT NULL,
-        idle_ttl REAL NOT NULL, csrf_secret TEXT NOT NULL, ip TEXT, user_agent TEXT,
-        data TEXT NOT NULL DEFAULT '{}') WITHOUT ROWID""",
-    "CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id, created_at)",
-    """CREATE TABLE IF NOT EXISTS families (
-        family_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, created_at REAL NOT NULL,
-        expires_at REAL NOT NULL, current_hash TEXT NOT NULL,
-        generation INTEGER NOT NULL DEFAULT 0, previous_hash TEXT, rotated_at REAL,
-        sealed_successor TEXT, last_used_at REAL, revoked INTEGER NOT NULL DEFAULT 0,
-        scope TEXT NOT NULL DEFAULT '', audience TEXT, ip TEXT, user_agent TEXT,
-        csrf_hash TEXT)""",
-    "CREATE INDEX IF NOT EXISTS families_user ON families (user_id, created_at)",
-    """CREATE TABLE IF NOT EXISTS spent_hashes (
-        family_id TEXT NOT NULL REFERENCES families (family_id) ON DELETE CASCADE,
-        hash TEXT NOT NULL, PRIMARY KEY (family_id, hash)) WITHOUT ROWID""",
-    """CREATE TABLE IF NOT EXISTS revoked (
-        kind TEXT NOT NULL, value TEXT NOT NULL, expires_at REAL NOT NULL, not_before REAL,
-        PRIMARY KEY (kind, value)) WITHOUT ROWID""",
-    """CREATE TABLE IF NOT EXISTS revocation_log (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, value TEXT NOT NULL,
-        expires_at REAL NOT NULL, not_before REAL, created_at REAL NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS keys (
-        seq INTEGER PRIMARY KEY, kid TEXT NOT NULL UNIQUE, alg TEXT NOT NULL,
-        private_jwk TEXT NOT NULL, created_at REAL NOT NULL, status TEXT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS throttle (
-        id INTEGER PRIMARY KEY, key TEXT NOT NULL, ts REAL NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS throttle_key ON throttle (key, ts)",
-    """CREATE TABLE IF NOT EXISTS audit (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, action TEXT NOT NULL, outcome TEXT NOT NULL,
-        created_at REAL NOT NULL, user_id TEXT, sid TEXT, ip TEXT, user_agent TEXT,
-        detail TEXT)""",
-    "CREATE INDEX IF NOT EXISTS audit_created ON audit (created_at, id)",
-    "CREATE INDEX IF NOT EXISTS audit_user ON audit (user_id, created_at, id)",
-)
-
-# Every statement is a complete literal: nothing user-supplied is ever spliced into SQL.
-_INSERT_USER = (
-    "INSERT INTO users (id, email, password_hash, created_at, disabled) VALUES (?, ?, ?, ?, ?)"
-)
-_SELECT_USER = "SELECT id, email, password_hash, created_at, disabled FROM users WHERE id = ?"
-_SELECT_USER_BY_EMAIL = (
-    "SELECT id, email, password_hash, created_at, disabled FROM users WHERE email = ?"
-)
-_LIST_USERS = (
-    "SELECT id, email, password_hash, created_at, disabled FROM users "
-    "ORDER BY created_at, id LIMIT ? OFFSET ?"
-)
-_INSERT_SESSION = (
-    "INSERT INTO sessions (id_hash, sid, user_id, created_at, last_seen_at, expires_at, "
-    "idle_ttl, csrf_secret, ip, user_agent, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_SELECT_SESSION = (
-    "SELECT id_hash, sid, user_id, created_at, last_seen_at, expires_at, idle_ttl, "
-    "csrf_secret, ip, user_agent, data FROM sessions WHERE id_hash = ?"
-)
-_SELECT_SESSION_BY_SID = (
-    "SELECT id_hash, sid, user_id, created_at, last_seen_at, expires_at, idle_ttl, "
-    "csrf_secret, ip, user_agent, data FROM sessions WHERE sid = ?"
-)
-_LIST_USER_SESSIONS = (
-    "SELECT id_hash, sid, user_id, created_at, last_seen_at, expires_at, idle_ttl, "
-    "csrf_secret, ip, user_agent, data FROM sessions WHERE user_id = ? "
-    "AND MIN(expires_at, last_seen_at + idle_ttl) > ? ORDER BY created_at, sid"
-)
-_DELETE_SESSION = (
-    "DELETE FROM sessions WHERE id_hash = ? RETURNING id_hash, sid, user_id, created_at, "
-    "last_seen_at, expires_at, idle_ttl, csrf_secret, ip, user_agent, data"
-)
-_DELETE_SESSION_BY_SID = (
-    "DELETE FROM sessions WHERE sid = ? RETURNING id_hash, sid, user_id, created_at, "
-    "last_seen_at, expires_at, idle_ttl, csrf_secret, ip, user_agent, data"
-)
-_DELETE_USER_SESSIONS = (
-    "DELETE FROM sessions WHERE user_id = ? RETURNING id_hash, sid, user_id, created_at, "
-    "last_seen_at, expires_at, idle_ttl, csrf_secret, ip, user_agent, data"
-)
-_INSERT_FAMILY = (
-    "INSERT INTO families (family_id, user_id, created_at, expires_at, current_hash, "
-    "generation, previous_hash, rotated_at, sealed_successor, last_used_at, revoked, scope, "
-    "audience, ip, user_agent, csrf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_SELECT_FAMILY = (
-    "SELECT family_id, user_id, created_at, expires_at, current_hash, generation, "
-    "previous_hash, rotated_at, sealed_successor, last_used_at, revoked, scope, audience, ip, "
-    "user_agent, csrf_hash FROM families WHERE family_id = ?"
-)
-_LIST_USER_FAMILIES = (
-    "SELECT family_id, user_id, created_at, expires_at, current_hash, generation, "
-    "previous_hash, rotated_at, sealed_successor, last_used_at, revoked, scope, audience, ip, "
-    "user_agent, csrf_hash FROM families WHERE user_id = ? AND revoked = 0 AND expires_at > ? "
-    "ORDER BY created_at, family_id"
-)
-_REVOKE_USER_FAMILIES = (
-    "UPDATE families SET revoked = 1 WHERE user_id = ? AND revoked = 0 AND expires_at > ? "
-    "RETURNING family_id, user_id, created_at, expires_at, current_hash, generation, "
-    "previous_hash, rotated_at, sealed_successor, last_used_at, revoked, scope, audience, ip, "
-    "user_agent, csrf_hash"
-)
-_ROTATE_FAMILY = (
-    "UPDATE families SET previous_hash = current_hash, current_hash = ?, sealed_successor = ?, "
-    "rotated_at = ?, generation = generation + 1, last_used_at = ? "
-    "WHERE family_id = ? AND current_hash = ? AND revoked = 0"
-)
-_IS_REVOKED = (
-    "SELECT 1 FROM revoked WHERE (kind = 'jti' AND value = ?) OR (kind = 'sid' AND value = ?) "
-    "OR (kind = 'user' AND value = ? AND not_before > ?) LIMIT 1"
-)
-_UPSERT_REVOKED = (
-    "INSERT INTO revoked (kind, value, expires_at, not_before) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (kind, value) DO UPDATE SET "
-    "expires_at = MAX(expires_at, excluded.expires_at), "
-    "not_before = MAX(not_before, excluded.not_before)"
-)
-_LOG_REVOCATION = (
-    "INSERT INTO revocation_log (kind, value, expires_at, not_before, created_at) "
-    "VALUES (?, ?, ?, ?, ?)"
-)
-_REVOCATIONS_SINCE = (
-    "SELECT seq, kind, value, expires_at, not_before, created_at FROM revocation_log "
-    "WHERE seq > ? ORDER BY seq LIMIT ?"
-)
-_INSERT_KEY = "INSERT INTO keys (kid, alg, private_jwk, created_at, status) VALUES (?, ?, ?, ?, ?)"
-_LIST_KEYS = "SELECT kid, alg, private_jwk, created_at, status FROM keys ORDER BY created_at, seq"
-_INSERT_AUDIT = (
-    "INSERT INTO audit (action, outcome, created_at, user_id, sid, ip, user_agent, detail) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_LIST_AUDIT = (
-    "SELECT id, action, outcome, created_at, user_id, sid, ip, user_agent, detail FROM audit "
-    "ORDER BY created_at DESC, id DESC LIMIT ?"
-)
-_LIST_USER_AUDIT = (
-    "SELECT id, action, outcome, created_at, user_id, sid, ip, user_agent, detail FROM audit "
-    "WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?"
-)
-_THROTTLE_COUNT = "SELECT COUNT(*), MIN(ts) FROM throttle WHERE key = ? AND ts > ? AND ts <= ?"
-#: Purges whose deleted rows are counted by ``purge_expired``.
-_PURGES = (
-    "DELETE FROM sessions WHERE MIN(expires_at, last_seen_at + idle_ttl) < ?",
-    "DELETE FROM families WHERE expires_at < ?",
-    "DELETE FROM revocation_log WHERE expires_at < ?",
-    "DELETE FROM throttle WHERE ts <= ?",
-)
-_KINDS = frozenset({"jti", "sid", "user"})
-_KEY_STATUSES = frozenset({"active", "verify", "retired"})
-
-
 # -- row <-> record ---------------------------------------------------------------
-
-
-def _dump_data(data: Mapping[str, object]) -> str:
-    try:
-        return json.dumps(dict(data), separators=(",", ":"), allow_nan=False, sort_keys=True)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError("session data must be JSON-serialisable", field="data") from exc
 
 
 def _user(r: Row) -> UserRecord:
@@ -230,12 +73,7 @@ def _user(r: Row) -> UserRecord:
 
 
 def _session(r: Row) -> SessionRecord:
-    try:
-        data = json.loads(r[10])
-    except ValueError as exc:
-        raise StoreUnavailable("sqlite: corrupt session data") from exc
-    if not isinstance(data, dict):
-        raise StoreUnavailable("sqlite: corrupt session data")
+    data = load_session_data(r[10], "sqlite")
     return SessionRecord(
         id_hash=r[0], sid=r[1], user_id=r[2], created_at=r[3], last_seen_at=r[4],
         expires_at=r[5], idle_ttl=r[6], csrf_secret=r[7], ip=r[8], user_agent=r[9], data=data,
@@ -279,11 +117,6 @@ def _all(conn: sqlite3.Connection, sql: str, params: Sequence[object] = ()) -> l
 def _first(conn: sqlite3.Connection, sql: str, params: Sequence[object] = ()) -> Any:
     rows = _all(conn, sql, params)
     return rows[0] if rows else None
-
-
-def _check_status(status: str) -> None:
-    if status not in _KEY_STATUSES:
-        raise ValidationError(f"unknown key status {status!r}", field="status")
 
 
 class SQLiteStore:
@@ -366,7 +199,7 @@ class SQLiteStore:
                 f"sqlite: schema version {version} is newer than this gatepass ({SCHEMA_VERSION})"
             )
         if version < SCHEMA_VERSION:
-            for statement in _SCHEMA:
+            for statement in q.SCHEMA:
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -425,16 +258,16 @@ class SQLiteStore:
     async def create_user(self, user: UserRecord) -> None:
         """Insert a user; :class:`~gatepass.errors.StoreConflict` if id or email exists."""
         params = (user.id, user.email, user.password_hash, user.created_at, user.disabled)
-        await self._write(lambda c: c.execute(_INSERT_USER, params).close())
+        await self._write(lambda c: c.execute(q.INSERT_USER, params).close())
 
     async def get_user(self, user_id: str) -> UserRecord | None:
         """The user with this id, or None."""
-        row = await self._read_first(_SELECT_USER, (user_id,))
+        row = await self._read_first(q.SELECT_USER, (user_id,))
         return None if row is None else _user(row)
 
     async def get_user_by_email(self, email: str) -> UserRecord | None:
         """The user with exactly this (normalised) email, or None."""
-        row = await self._read_first(_SELECT_USER_BY_EMAIL, (email,))
+        row = await self._read_first(q.SELECT_USER_BY_EMAIL, (email,))
         return None if row is None else _user(row)
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
@@ -449,7 +282,7 @@ class SQLiteStore:
 
     async def list_users(self, *, limit: int = 1000, offset: int = 0) -> list[UserRecord]:
         """Users ordered by ``created_at``, then ``id``."""
-        rows = await self._list(_LIST_USERS, (max(limit, 0), max(offset, 0)))
+        rows = await self._list(q.LIST_USERS, (max(limit, 0), max(offset, 0)))
         return [_user(r) for r in rows]
 
     # -- sessions -----------------------------------------------------------------
@@ -459,18 +292,18 @@ class SQLiteStore:
         r = record
         params = (
             r.id_hash, r.sid, r.user_id, r.created_at, r.last_seen_at, r.expires_at,
-            r.idle_ttl, r.csrf_secret, r.ip, r.user_agent, _dump_data(r.data),
+            r.idle_ttl, r.csrf_secret, r.ip, r.user_agent, dump_session_data(r.data),
         )  # fmt: skip
-        await self._write(lambda c: c.execute(_INSERT_SESSION, params).close())
+        await self._write(lambda c: c.execute(q.INSERT_SESSION, params).close())
 
     async def get_session(self, id_hash: str) -> SessionRecord | None:
         """The stored record, even if expired, or None."""
-        row = await self._read_first(_SELECT_SESSION, (id_hash,))
+        row = await self._read_first(q.SELECT_SESSION, (id_hash,))
         return None if row is None else _session(row)
 
     async def get_session_by_sid(self, sid: str) -> SessionRecord | None:
         """The session with this public sid, or None."""
-        row = await self._read_first(_SELECT_SESSION_BY_SID, (sid,))
+        row = await self._read_first(q.SELECT_SESSION_BY_SID, (sid,))
         return None if row is None else _session(row)
 
     async def touch_session(self, id_hash: str, last_seen_at: float) -> None:
@@ -490,32 +323,32 @@ class SQLiteStore:
 
     async def delete_session(self, id_hash: str) -> SessionRecord | None:
         """Delete and return the record (None if it was not there)."""
-        deleted = await self._delete_sessions(_DELETE_SESSION, id_hash)
+        deleted = await self._delete_sessions(q.DELETE_SESSION, id_hash)
         return deleted[0] if deleted else None
 
     async def delete_session_by_sid(self, sid: str) -> SessionRecord | None:
         """Delete and return the session with this sid (None if it was not there)."""
-        deleted = await self._delete_sessions(_DELETE_SESSION_BY_SID, sid)
+        deleted = await self._delete_sessions(q.DELETE_SESSION_BY_SID, sid)
         return deleted[0] if deleted else None
 
     async def list_user_sessions(self, user_id: str, now: float) -> list[SessionRecord]:
         """The user's sessions whose deadline lies after ``now``, oldest first."""
-        return [_session(r) for r in await self._list(_LIST_USER_SESSIONS, (user_id, now))]
+        return [_session(r) for r in await self._list(q.LIST_USER_SESSIONS, (user_id, now))]
 
     async def delete_user_sessions(self, user_id: str) -> list[SessionRecord]:
         """Delete every session of the user (live or not) and return them, oldest first."""
-        return await self._delete_sessions(_DELETE_USER_SESSIONS, user_id)
+        return await self._delete_sessions(q.DELETE_USER_SESSIONS, user_id)
 
     # -- refresh-token families ---------------------------------------------------
 
     async def create_family(self, record: FamilyRecord) -> None:
         """Insert; :class:`~gatepass.errors.StoreConflict` if the family id exists."""
         params = dataclasses.astuple(record)
-        await self._write(lambda c: c.execute(_INSERT_FAMILY, params).close())
+        await self._write(lambda c: c.execute(q.INSERT_FAMILY, params).close())
 
     async def get_family(self, family_id: str) -> FamilyRecord | None:
         """The family, or None."""
-        row = await self._read_first(_SELECT_FAMILY, (family_id,))
+        row = await self._read_first(q.SELECT_FAMILY, (family_id,))
         return None if row is None else _family(row)
 
     async def rotate_refresh(
@@ -530,7 +363,7 @@ class SQLiteStore:
         """Compare-and-set rotation in one transaction (see ``RotationResult``)."""
 
         def tx(c: sqlite3.Connection) -> RotationResult:
-            row = _first(c, _SELECT_FAMILY, (family_id,))
+            row = _first(c, q.SELECT_FAMILY, (family_id,))
             if row is None:
                 return RotationResult("invalid")
             family = _family(row)
@@ -540,7 +373,7 @@ class SQLiteStore:
                 return RotationResult("revoked", family)
             if presented_hash == family.current_hash:
                 params = (new_hash, sealed_successor, now, now, family_id, presented_hash)
-                if c.execute(_ROTATE_FAMILY, params).rowcount != 1:
+                if c.execute(q.ROTATE_FAMILY, params).rowcount != 1:
                     # Impossible inside BEGIN IMMEDIATE; fail closed rather than guess.
                     raise StoreUnavailable("sqlite: concurrent rotation")
                 sql = "INSERT OR IGNORE INTO spent_hashes (family_id, hash) VALUES (?, ?)"
@@ -575,7 +408,7 @@ class SQLiteStore:
         """Mark revoked; return the record as it was before (None if unknown)."""
 
         def tx(c: sqlite3.Connection) -> FamilyRecord | None:
-            row = _first(c, _SELECT_FAMILY, (family_id,))
+            row = _first(c, q.SELECT_FAMILY, (family_id,))
             if row is None:
                 return None
             c.execute("UPDATE families SET revoked = 1 WHERE family_id = ?", (family_id,)).close()
@@ -585,12 +418,12 @@ class SQLiteStore:
 
     async def list_user_families(self, user_id: str, now: float) -> list[FamilyRecord]:
         """The user's families neither revoked nor past ``expires_at``, oldest first."""
-        return [_family(r) for r in await self._list(_LIST_USER_FAMILIES, (user_id, now))]
+        return [_family(r) for r in await self._list(q.LIST_USER_FAMILIES, (user_id, now))]
 
     async def revoke_user_families(self, user_id: str) -> list[FamilyRecord]:
         """Revoke the user's live families (per the store clock); return them, now revoked."""
         params = (user_id, self._clock())
-        rows = await self._write(lambda c: _all(c, _REVOKE_USER_FAMILIES, params))
+        rows = await self._write(lambda c: _all(c, q.REVOKE_USER_FAMILIES, params))
         return sorted(map(_family, rows), key=lambda f: (f.created_at, f.family_id))
 
     # -- revocations ----------------------------------------------------------------
@@ -608,16 +441,15 @@ class SQLiteStore:
         For ``user``, a missing ``not_before`` means ``now``; the user's watermark
         only ever moves forward.
         """
-        if kind not in _KINDS:
-            raise ValidationError(f"unknown revocation kind {kind!r}", field="kind")
+        check_revocation_kind(kind)
         if kind == "user" and not_before is None:
             not_before = now
         live = (kind, value, expires_at, not_before if kind == "user" else None)
         logged = (kind, value, expires_at, not_before, now)
 
         def tx(c: sqlite3.Connection) -> RevocationEvent:
-            c.execute(_UPSERT_REVOKED, live).close()
-            seq = c.execute(_LOG_REVOCATION, logged).lastrowid
+            c.execute(q.UPSERT_REVOKED, live).close()
+            seq = c.execute(q.LOG_REVOCATION, logged).lastrowid
             if seq is None:  # pragma: no cover - an INSERT always sets it
                 raise StoreUnavailable("sqlite: no sequence number")
             return RevocationEvent(seq, kind, value, expires_at, not_before, now)
@@ -628,11 +460,11 @@ class SQLiteStore:
         self, *, jti: str | None, sid: str | None, user_id: str | None, iat: float | None
     ) -> bool:
         """Direct check: jti or sid revoked, or ``iat`` below the user's watermark."""
-        return await self._read_first(_IS_REVOKED, (jti, sid, user_id, iat)) is not None
+        return await self._read_first(q.IS_REVOKED, (jti, sid, user_id, iat)) is not None
 
     async def revocations_since(self, seq: int, limit: int = 1000) -> list[RevocationEvent]:
         """Log entries with ``seq`` greater than the given one, in order."""
-        return [_event(r) for r in await self._read(_REVOCATIONS_SINCE, (seq, max(limit, 0)))]
+        return [_event(r) for r in await self._read(q.REVOCATIONS_SINCE, (seq, max(limit, 0)))]
 
     async def wait_revocations(
         self, after: int, max_wait: float, limit: int = 1000
@@ -654,18 +486,18 @@ class SQLiteStore:
 
     async def add_key(self, record: KeyRecord) -> None:
         """Insert; :class:`~gatepass.errors.StoreConflict` if the kid exists."""
-        _check_status(record.status)
+        check_key_status(record.status)
         r = record
         params = (r.kid, r.alg, r.private_jwk, r.created_at, r.status)
-        await self._write(lambda c: c.execute(_INSERT_KEY, params).close())
+        await self._write(lambda c: c.execute(q.INSERT_KEY, params).close())
 
     async def list_keys(self) -> list[KeyRecord]:
         """Every key, oldest first (insertion order breaks ties)."""
-        return [_key(r) for r in await self._list(_LIST_KEYS)]
+        return [_key(r) for r in await self._list(q.LIST_KEYS)]
 
     async def set_key_status(self, kid: str, status: KeyStatus) -> None:
         """Set a key's status; :class:`~gatepass.errors.NotFound` if the kid is unknown."""
-        _check_status(status)
+        check_key_status(status)
 
         def tx(c: sqlite3.Connection) -> None:
             if c.execute("UPDATE keys SET status = ? WHERE kid = ?", (status, kid)).rowcount != 1:
@@ -693,13 +525,13 @@ class SQLiteStore:
         def tx(c: sqlite3.Connection) -> int:
             c.execute("DELETE FROM throttle WHERE key = ? AND ts <= ?", (key, start)).close()
             c.execute("INSERT INTO throttle (key, ts) VALUES (?, ?)", (key, now)).close()
-            return int(_first(c, _THROTTLE_COUNT, (key, start, now))[0])
+            return int(_first(c, q.THROTTLE_COUNT, (key, start, now))[0])
 
         return await self._write(tx)
 
     async def count(self, key: str, now: float, window: float) -> tuple[int, float | None]:
         """Failures within the window and the time of the oldest of them."""
-        row = await self._read_first(_THROTTLE_COUNT, (key, now - window, now))
+        row = await self._read_first(q.THROTTLE_COUNT, (key, now - window, now))
         return int(row[0]), row[1]
 
     async def reset(self, key: str) -> None:
@@ -712,14 +544,14 @@ class SQLiteStore:
         """Append an event; the store assigns its ``id``."""
         e = event
         params = (e.action, e.outcome, e.created_at, e.user_id, e.sid, e.ip, e.user_agent, e.detail)
-        await self._write(lambda c: c.execute(_INSERT_AUDIT, params).close())
+        await self._write(lambda c: c.execute(q.INSERT_AUDIT, params).close())
 
     async def list_audit(self, *, user_id: str | None = None, limit: int = 100) -> list[AuditEvent]:
         """Newest first (by ``created_at``, then insertion), optionally of one user."""
         if user_id is None:
-            rows = await self._list(_LIST_AUDIT, (max(limit, 0),))
+            rows = await self._list(q.LIST_AUDIT, (max(limit, 0),))
         else:
-            rows = await self._list(_LIST_USER_AUDIT, (user_id, max(limit, 0)))
+            rows = await self._list(q.LIST_USER_AUDIT, (user_id, max(limit, 0)))
         return [_audit(r) for r in rows]
 
     # -- housekeeping -----------------------------------------------------------------
@@ -733,7 +565,7 @@ class SQLiteStore:
         cutoff = now - PURGE_MARGIN
 
         def tx(c: sqlite3.Connection) -> int:
-            removed = sum(c.execute(sql, (cutoff,)).rowcount for sql in _PURGES)
+            removed = sum(c.execute(sql, (cutoff,)).rowcount for sql in q.PURGES)
             c.execute("DELETE FROM revoked WHERE expires_at < ?", (cutoff,)).close()
             return removed
 
