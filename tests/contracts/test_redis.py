@@ -291,3 +291,24 @@ def test_open_stores(tmp_path: Path) -> None:
     assert (SQLiteStore, RedisStore) == (type(split.durable), type(split.fast))
     with pytest.raises(ConfigurationError):
         open_stores("memory://", "memory://")
+
+
+@pytest.mark.anyio
+async def test_open_store_redis_prefix_query_parameter() -> None:
+    """?prefix=NAME puts every key and the feed under NAME and is not sent to the driver."""
+    url = require_redis()
+    prefix = unique_prefix()
+    store = open_store(f"{url}?prefix={prefix}")
+    admin = aioredis.Redis.from_url(url, decode_responses=True, protocol=2)
+    try:
+        await store.create_user(a_user(1))
+        await store.add_revocation("sid", "s1", 4_000_000_000.0, 1_000.0)
+        keys = {k async for k in admin.scan_iter(match=f"{prefix}*")}
+        assert {f"{prefix}user:user-1", f"{prefix}rev:sid:s1", f"{prefix}revseq"} <= keys
+        assert ["s1"] == [e.value for e in await store.wait_revocations(0, max_wait=0)]
+        with pytest.raises(ConfigurationError):
+            open_store(f"{url}?prefix=")
+    finally:
+        await store.aclose()
+        await admin.aclose()
+        delete_prefix(url, prefix)

@@ -8,7 +8,8 @@ asks for it:
   :class:`~gatepass.stores.sqlite.SQLiteStore` (three slashes, then the path, as in
   SQLAlchemy; ``sqlite:///gatepass.db`` is relative to the working directory).
 - ``redis://host:port/db`` or ``rediss://...``: :class:`~gatepass.stores.redis.RedisStore`;
-  :func:`open_stores` puts it next to a durable store (``--redis``).
+  :func:`open_stores` puts it next to a durable store (``--redis``). ``?prefix=NAME``
+  sets the key prefix (default ``gp:``), so several deployments can share one database.
 """
 
 from __future__ import annotations
@@ -110,7 +111,12 @@ def open_store(url: str, *, clock: Clock = time.time) -> Store:
                 "the redis store needs the redis extra: pip install 'gatepass[redis]'"
             ) from exc
 
-        return RedisStore(url, clock=clock)
+        dsn, prefix = _pop_query_param(url, "prefix")
+        if prefix is None:
+            return RedisStore(dsn, clock=clock)
+        if not prefix:
+            raise ConfigurationError("redis store URL: prefix must not be empty")
+        return RedisStore(dsn, clock=clock, prefix=prefix)
     if scheme in _LATER:
         raise ConfigurationError(
             f"the {scheme} store backend is not available yet in this version of gatepass "

@@ -2,9 +2,19 @@
 
 :class:`SplitStore` routes each record family to one of two backends:
 
-- ``fast`` (Redis): sessions, revocations and the revocation feed, login-throttle
-  counters: what every instance reads per request or must share at once, with native TTLs.
-- ``durable`` (SQLite / PostgreSQL): users, refresh-token families, signing keys, audit.
+- ``fast`` (Redis): sessions and login-throttle counters: what every instance reads per
+  request or must share at once, with native TTLs. Losing them fails closed (sessions
+  end, counters restart).
+- ``durable`` (SQLite / PostgreSQL): users, refresh-token families, signing keys, audit,
+  **and revocations with their feed** (PostgreSQL LISTEN/NOTIFY, SQLite polling).
+
+Revocations are the one record that must never be lost: a Redis restart without
+persistence (or an eviction) would otherwise let a revoked credential through again,
+leave every running instance's feed cursor ahead of the new log, and start new
+instances without the old revocations. So they live in the durable store, whose feed is
+as fast as Redis pub/sub for this purpose (milliseconds), and a Redis outage leaves
+revocation checks untouched. (A ``RedisStore`` used alone, for a sessions-only
+deployment, keeps its own revocations and pub/sub feed.)
 
 It imports no backend: it receives two store objects (see
 :func:`gatepass.stores.open_stores`). Every method delegates explicitly, so the type
@@ -34,7 +44,7 @@ class SplitStore:
 
     Args:
         durable: Holds users, refresh-token families, signing keys and audit events.
-        fast: Holds sessions, revocations (+ feed) and throttle counters.
+        fast: Holds sessions and throttle counters.
     """
 
     def __init__(self, durable: Store, fast: Store) -> None:
@@ -138,7 +148,7 @@ class SplitStore:
         """See :meth:`RefreshStore.revoke_user_families`."""
         return await self.durable.revoke_user_families(user_id)
 
-    # -- revocations and the feed (fast) --------------------------------------------
+    # -- revocations and the feed (durable) -------------------------------------------
 
     async def add_revocation(
         self,
@@ -149,23 +159,23 @@ class SplitStore:
         not_before: float | None = None,
     ) -> RevocationEvent:
         """See :meth:`RevocationStore.add_revocation`."""
-        return await self.fast.add_revocation(kind, value, expires_at, now, not_before)
+        return await self.durable.add_revocation(kind, value, expires_at, now, not_before)
 
     async def is_revoked(
         self, *, jti: str | None, sid: str | None, user_id: str | None, iat: float | None
     ) -> bool:
         """See :meth:`RevocationStore.is_revoked`."""
-        return await self.fast.is_revoked(jti=jti, sid=sid, user_id=user_id, iat=iat)
+        return await self.durable.is_revoked(jti=jti, sid=sid, user_id=user_id, iat=iat)
 
     async def revocations_since(self, seq: int, limit: int = 1000) -> list[RevocationEvent]:
         """See :meth:`RevocationStore.revocations_since`."""
-        return await self.fast.revocations_since(seq, limit)
+        return await self.durable.revocations_since(seq, limit)
 
     async def wait_revocations(
         self, after: int, max_wait: float, limit: int = 1000
     ) -> list[RevocationEvent]:
         """See :meth:`RevocationStore.wait_revocations`."""
-        return await self.fast.wait_revocations(after, max_wait, limit)
+        return await self.durable.wait_revocations(after, max_wait, limit)
 
     # -- signing keys (durable) -----------------------------------------------------
 
