@@ -23,8 +23,10 @@ __all__ = [
     "principal_from_claims",
 ]
 
-#: The JOSE ``typ`` of access tokens (RFC 9068); any other typ is refused.
+#: The JOSE ``typ`` of access tokens (RFC 9068) that gatepass signs.
 ACCESS_TYP = "at+jwt"
+#: What verification accepts: RFC 9068 section 4 requires both forms to be accepted.
+ACCEPTED_TYPS = frozenset({ACCESS_TYP, "application/at+jwt"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +167,8 @@ class AccessTokens:
         if cached is not None:
             return cached
         verified = verify_compact(token, self.keyring, max_bytes=self.settings.max_token_bytes)
-        if verified.header.get("typ") != ACCESS_TYP:
+        typ = verified.header.get("typ")
+        if not isinstance(typ, str) or typ not in ACCEPTED_TYPS:
             raise InvalidClaim("typ is not at+jwt", claim="typ")
         validated = self._validator.validate(parse_json_object(verified.payload))
         if validated.sid is None:

@@ -7,7 +7,6 @@ import hmac
 import itertools
 import json
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,223 +39,26 @@ from gatepass.tokens.jws import (
     verify_compact,
 )
 from tests.conftest import FakeClock
+from tests.security.vectors import (
+    A1_JWK,
+    A1_SECRET,
+    A3_JWK,
+    APPENDIX_A,
+    EXPECTED_REJECT,
+    LABEL_DEFECTS,
+    P_JSON,
+    PSYCHIC_N,
+    PSYCHIC_ZERO,
+    SUPPORTED_CRV,
+    VECTORS,
+    P,
+    hs_token,
+    key_token,
+)
+from tests.security.vectors import json_bytes as _json
 
 ALGS = ["EdDSA", "Ed25519", "ES256", "RS256", "HS256"]
-VECTORS = Path("/work/shared/vectors/json_web_signature_test.json")
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-# RFC 7515 A.1 (HS256) and A.3 (ES256) keys, with kids so that tokens can name them.
-A1_K = "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow"
-A1_SECRET = b64url_decode(A1_K)
-A1_JWK = {"kty": "oct", "alg": "HS256", "kid": "a1", "k": A1_K}
-A3_JWK = {
-    "kty": "EC",
-    "crv": "P-256",
-    "kid": "a3",
-    "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
-    "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
-    "d": "jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI",
-}
-P = "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
-P_JSON = b'{"iss":"joe",\r\n "exp":1300819380,\r\n "http://example.com/is_root":true}'
-A1_HEADER = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9"
-A1_SIG = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
-A3_HEADER = "eyJhbGciOiJFUzI1NiJ9"
-A3_SIG = "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q"
-A3_SIG_MALLEATED = (
-    "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmU69fgrc8OPGycO0lD3tat_FoFp57SETepkeks4eL_QfA"
-)
-PSYCHIC_ZERO = "A" * 86
-PSYCHIC_N = "_____wAAAAD__________7zm-q2nF56E87nKwvxjJVH_____AAAAAP__________vOb6racXnoTzucrC_GMlUQ"
-
-# SECURITY.md Appendix A, verbatim (P substituted), with the error each raises against a
-# ring holding the A.1 key (kid "a1") and the A.3 key (kid "a3"). Most carry no kid, so a
-# missing kid stops them; the kid-carrying variants below show each attack fails on its own.
-APPENDIX_A: list[tuple[str, str, type[GatepassError]]] = [
-    ("control A.1 HS256 (no kid)", f"{A1_HEADER}.{P}.{A1_SIG}", UnknownKey),
-    ("control A.3 ES256 (no kid)", f"{A3_HEADER}.{P}.{A3_SIG}", UnknownKey),
-    ("control A.3 malleated (no kid)", f"{A3_HEADER}.{P}.{A3_SIG_MALLEATED}", UnknownKey),
-    ("none[none]", f"eyJhbGciOiJub25lIn0.{P}.", DisallowedAlgorithm),
-    ("none[None]", f"eyJhbGciOiJOb25lIn0.{P}.", DisallowedAlgorithm),
-    ("none[NONE]", f"eyJhbGciOiJOT05FIn0.{P}.", DisallowedAlgorithm),
-    ("none[nOnE]", f"eyJhbGciOiJuT25FIn0.{P}.", DisallowedAlgorithm),
-    ("none+typ", f"eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{P}.", DisallowedAlgorithm),
-    ("none with A.1 signature", f"eyJhbGciOiJub25lIn0.{P}.{A1_SIG}", DisallowedAlgorithm),
-    ("alg empty string", f"eyJhbGciOiIifQ.{P}.", DisallowedAlgorithm),
-    ("alg missing", f"eyJ0eXAiOiJKV1QifQ.{P}.", DisallowedAlgorithm),
-    ("alg null", f"eyJhbGciOm51bGx9.{P}.", DisallowedAlgorithm),
-    (
-        "alg hs256",
-        f"eyJhbGciOiJoczI1NiJ9.{P}.hhaUo86cPZh23VTqZdUSiYCmDz_FQb6TDCC1fQRXtc8",
-        DisallowedAlgorithm,
-    ),
-    (
-        "alg Hs256",
-        f"eyJhbGciOiJIczI1NiJ9.{P}.3Cky7wpKPLiHw3gBlZT7zxQabnKV7eP8IWwukMmCjcQ",
-        DisallowedAlgorithm,
-    ),
-    (
-        "alg 'HS256 '",
-        f"eyJhbGciOiJIUzI1NiAifQ.{P}.4fGEXeyEA3BYToRG5uMTzyeM8Ua7MmAGUtU-9IKmGsg",
-        DisallowedAlgorithm,
-    ),
-    (
-        "alg ' HS256'",
-        f"eyJhbGciOiIgSFMyNTYifQ.{P}.G7eu2Hn4T1pUKajvldhbS3HKpyz0OqjWtxL0iXNbaK4",
-        DisallowedAlgorithm,
-    ),
-    (
-        "alg 'HS256\\x00'",
-        f"eyJhbGciOiJIUzI1Nlx1MDAwMCJ9.{P}.PqE_ieqZfBxhpOtSiMyyF2KF0zmA2yB_a7_M5H-hHf8",
-        DisallowedAlgorithm,
-    ),
-    (
-        "dup alg, HS256 last",
-        f"eyJhbGciOiJub25lIiwiYWxnIjoiSFMyNTYifQ.{P}.Cu5Fd5wcMIFW8GAkGVg9vg7T1NOFIQPtTeUh9zqpDgM",
-        MalformedToken,
-    ),
-    (
-        "dup alg, none last",
-        f"eyJhbGciOiJIUzI1NiIsImFsZyI6Im5vbmUifQ.{P}.QtLkiP7pIA4_7eHqACknyU-jWFc4J6Y7OrxBnRcUZFo",
-        MalformedToken,
-    ),
-    (
-        "dup sub",
-        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSIsInN1YiI6ImFkbWluIiwiZXhwIjoxMzAwODE5MzgwfQ.v3OVMuJevIvndoeOhfv4f77okpWt3SJYoJkXYxdRGZc",
-        UnknownKey,
-    ),
-    (
-        "exp NaN",
-        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIiwiZXhwIjpOYU59.xiAg7uaLICQ1x21rVS0yYYcIXZjGjGrQDKfBc5dCpEE",
-        UnknownKey,
-    ),
-    (
-        "exp Infinity",
-        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIiwiZXhwIjpJbmZpbml0eX0.aIY_yXbEY8kZ32LQAEJ1tzimo2lhMka2GzgjekUVglI",
-        UnknownKey,
-    ),
-    (
-        "exp 1e999",
-        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIiwiZXhwIjoxZTk5OX0.NNSJeRPqM1JwxY2Blfko0M63fZEBjPu62zqUMOXmoeY",
-        UnknownKey,
-    ),
-    (
-        "exp string",
-        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIiwiZXhwIjoiOTk5OTk5OTk5OSJ9.c2rs2L5KPoZfF3jErEWRzYkCnLS7nLzgdGqmxIoWkzw",
-        UnknownKey,
-    ),
-    (
-        "exp true",
-        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIiwiZXhwIjp0cnVlfQ.r7sPnfnBhdG-1YlqOJdyxGuGcLdS_CdNZSmv7S103W4",
-        UnknownKey,
-    ),
-    (
-        "exp null",
-        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIiwiZXhwIjpudWxsfQ.KJeTQinIScVoHadKKl-ikOfZTNhRVfk253DXgT9MDbg",
-        UnknownKey,
-    ),
-    (
-        "exp list",
-        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIiwiZXhwIjpbMTMwMDgxOTM4MF19.Y1QOu0bnUtWEr1XkNGB47dMp_bQzJVwuPpGqxzIfuiw",
-        UnknownKey,
-    ),
-    (
-        "b64 false",
-        'eyJhbGciOiJIUzI1NiIsImI2NCI6ZmFsc2UsImNyaXQiOlsiYjY0Il19.{"sub":"admin"}.3SmoYc4e893GqyeYpN15J3hic6-NyxIRvBLxJS-g5PY',
-        MalformedToken,
-    ),
-    (
-        "crit unknown",
-        f"eyJhbGciOiJIUzI1NiIsImNyaXQiOlsieC1jdXN0b20tcG9saWN5Il0sIngtY3VzdG9tLXBvbGljeSI6InJlcXVpcmUtbWZhIn0.{P}.dVASm7Mkz-QII4humzSRb2tMGJa3QvU_dIkyQZju4xo",
-        UnknownKey,
-    ),
-    (
-        "crit empty",
-        f"eyJhbGciOiJIUzI1NiIsImNyaXQiOltdfQ.{P}.IJc-xlxE97pSOpuc969kIBMhnm3_As6VKwPivjU9_Bg",
-        UnknownKey,
-    ),
-    (
-        "crit missing member",
-        f"eyJhbGciOiJIUzI1NiIsImNyaXQiOlsiZXhwIl19.{P}.9lHcB25p6mnN0oeT1xpsFTcrDNP8bZDv_OXCFe5Ajp0",
-        UnknownKey,
-    ),
-    (
-        "kid path traversal",
-        f"eyJhbGciOiJIUzI1NiIsImtpZCI6Ii4uLy4uLy4uLy4uLy4uLy4uL2Rldi9udWxsIn0.{P}.7g9eYGbRqTl2WUZNwUeBlmURyvMaAyzN2KuQHafL6Fo",
-        UnknownKey,
-    ),
-    (
-        "kid /dev/null",
-        f"eyJhbGciOiJIUzI1NiIsImtpZCI6Ii9kZXYvbnVsbCJ9.{P}.0WTZC3e76Wv8lcQhx0dfeJSD-jCtXLLzqJvRYg0C5i4",
-        UnknownKey,
-    ),
-    (
-        "kid SQL injection",
-        f"eyJhbGciOiJIUzI1NiIsImtpZCI6IngnIFVOSU9OIFNFTEVDVCAnMSc7LS0ifQ.{P}.r63k6zSumqspYpxDQgOmRSkoS9EI7arCDANAs4J5tAA",
-        UnknownKey,
-    ),
-    (
-        "kid empty",
-        f"eyJhbGciOiJIUzI1NiIsImtpZCI6IiJ9.{P}.CC0Im-QspPdPzl_K4qCuM6G6AWZW9e-Nh6n0X72Gkgs",
-        UnknownKey,
-    ),
-    (
-        "blank HMAC secret",
-        f"eyJhbGciOiJIUzI1NiJ9.{P}.tUQsEpsOh2SuYlrWZMwQYLMtWY6WSRmKjhvqtArlyI8",
-        UnknownKey,
-    ),
-    (
-        "HS256 keyed with A.3 PEM",
-        f"eyJhbGciOiJIUzI1NiJ9.{P}.b5WqE1XtY4mvcC8dN0okAZYTHi0BCdK728HRDm4URAg",
-        UnknownKey,
-    ),
-    (
-        "HS256 keyed with A.3 DER",
-        f"eyJhbGciOiJIUzI1NiJ9.{P}.J5kqgSyQK37WwAqU782ULrENkbFzBrD8Gk7SWp3k7M8",
-        UnknownKey,
-    ),
-    (
-        "HS256 keyed with A.3 OpenSSH",
-        f"eyJhbGciOiJIUzI1NiJ9.{P}.4V0l64TpUu1NZWGYU_6L1RWzTsQC5Z6xzEUB5P0BQQQ",
-        UnknownKey,
-    ),
-    (
-        "HS256 keyed with A.3 JWK",
-        f"eyJhbGciOiJIUzI1NiJ9.{P}.-7-Rh68SVgO6Z1nnRsww1kAGcUs0y7oEOuMtDdIryBk",
-        UnknownKey,
-    ),
-    ("psychic r=s=0 P1363", f"{A3_HEADER}.{P}.{PSYCHIC_ZERO}", UnknownKey),
-    ("psychic r=s=0 DER", f"{A3_HEADER}.{P}.MAYCAQACAQA", UnknownKey),
-    ("psychic r=s=n", f"{A3_HEADER}.{P}.{PSYCHIC_N}", UnknownKey),
-    ("padded signature", f"{A1_HEADER}.{P}.{A1_SIG}=", MalformedToken),
-    ("signature trailing bits", f"{A1_HEADER}.{P}.{A1_SIG[:-1]}l", MalformedToken),
-    (
-        "standard base64 alphabet",
-        f"{A1_HEADER}.{P}.dBjftJeZ4CVP+mB92K27uhbUJU1p1r/wW1gFWFOEjXk",
-        MalformedToken,
-    ),
-    ("leading space", f" {A1_HEADER}.{P}.{A1_SIG}", MalformedToken),
-    ("newline inside payload", f"{A1_HEADER}.eyJp\n{P[4:]}.{A1_SIG}", MalformedToken),
-    ("extra segment", f"{A1_HEADER}.{P}.{A1_SIG}.", MalformedToken),
-]
-
-
-def _json(value: object) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode("utf-8")
-
-
-def hs_token(header: dict[str, Any] | str, payload_b64: str, secret: bytes) -> str:
-    """An HS256-style token over any header JSON, MAC'd with ``secret``."""
-    header_json = header.encode("utf-8") if isinstance(header, str) else _json(header)
-    signing_input = f"{b64url_encode(header_json)}.{payload_b64}"
-    mac = hmac.digest(secret, signing_input.encode("ascii"), "sha256")
-    return f"{signing_input}.{b64url_encode(mac)}"
-
-
-def key_token(header: dict[str, Any], payload_b64: str, key: SigningKey) -> str:
-    """A token over any header, signed by ``key``'s own primitive."""
-    signing_input = f"{b64url_encode(_json(header))}.{payload_b64}"
-    return f"{signing_input}.{b64url_encode(key.sign(signing_input.encode('ascii')))}"
 
 
 @pytest.fixture(scope="module")
@@ -692,15 +494,6 @@ def test_payload_attacks_fail_after_a_valid_signature(
 
 
 # -- Wycheproof json_web_signature_test.json --------------------------------------------------
-
-#: tcId -> reason, for vectors whose label we do not follow (see SECURITY.md section 4.2).
-LABEL_DEFECTS = {
-    367: "labelled invalid but byte-identical to valid tcId 357",
-    370: "labelled invalid but byte-identical to valid tcId 357",
-}
-#: Labelled valid, but '?' sits inside a base64url segment: strict parsing must refuse them.
-EXPECTED_REJECT = {372, 373}
-SUPPORTED_CRV = {None, "P-256", "Ed25519"}
 
 
 def _outcome(token: object, ring: KeyRing) -> str:
