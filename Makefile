@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck imports pytest fuzz clean
+.PHONY: run test lint typecheck imports pytest fuzz clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,19 @@ pytest: $(VENV)/.dev-installed
 	$(BIN)/pytest -q
 
 test: lint typecheck imports pytest
+
+# The long fuzzing run (tests/security/test_fuzz.py): hypothesis and schemathesis budgets.
+FUZZ_EXAMPLES ?= 5000
+fuzz: $(VENV)/.dev-installed
+	GATEPASS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -p no:cacheprovider --timeout=0 tests/security/test_fuzz.py
+
+# Benchmarks (benchmarks/, report in benchmarks/out/): e.g. make bench BENCH_ARGS=--quick
+$(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@ $(VENV)/.dev-installed $(VENV)/.run-installed
+
+bench: $(VENV)/.bench-installed
+	$(BIN)/gatepass bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

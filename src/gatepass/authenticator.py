@@ -8,13 +8,17 @@ handing every credential the request carries to :meth:`Authenticator.authenticat
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import re
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
+
+import anyio
 
 from gatepass._utils import constant_time_equals, hash_token, random_token
 from gatepass.config import PasswordSettings, SessionSettings, TokenSettings
@@ -27,15 +31,17 @@ from gatepass.errors import (
     NotFound,
     RefreshTokenReused,
     StoreConflict,
+    StoreError,
     ValidationError,
 )
 from gatepass.keys.keyring import KeyRing
+from gatepass.keys.persisted import reload_keyring
 from gatepass.passwords import Argon2Hasher, PasswordHasher, check_password_policy
 from gatepass.principal import Principal
 from gatepass.revocation import RevocationFeed, RevocationSet, Revoker
 from gatepass.sessions.manager import IssuedSession, SessionManager
 from gatepass.sessions.strategy import SessionStrategy
-from gatepass.stores.base import AuditEvent, Store, UserRecord
+from gatepass.stores.base import AuditEvent, FamilyRecord, Store, UserRecord
 from gatepass.tokens.access import AccessTokens, IssuedAccessToken
 from gatepass.tokens.refresh import RefreshTokens, parse_refresh_token
 from gatepass.tokens.strategy import JWTStrategy
@@ -46,6 +52,14 @@ from gatepass.types import AuthMethod, Clock
 __all__ = ["AuthStats", "Authenticator", "Login", "SessionLogin", "TokenPair"]
 
 logger = logging.getLogger("gatepass.audit")
+
+#: Seconds between two background reloads of the signing keys from the store.
+KEY_REFRESH_INTERVAL = 30.0
+#: Seconds between two purges of long-dead records.
+PURGE_INTERVAL = 3600.0
+#: Least seconds between two reloads caused by tokens naming an unknown ``kid`` (so that
+#: forged kids cannot make every request read the store).
+UNKNOWN_KID_RELOAD_INTERVAL = 5.0
 
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
 #: Private claim of cookie-transport access tokens: SHA-256 of the login's CSRF token.
@@ -108,6 +122,14 @@ class Login:
     user_agent: str | None
 
 
+async def _every(interval: float, job: Callable[[], Awaitable[object]]) -> None:
+    """Run ``job`` every ``interval`` seconds until cancelled; store errors are retried."""
+    while True:
+        await anyio.sleep(interval)
+        with contextlib.suppress(StoreError):
+            await job()
+
+
 def normalize_email(email: str) -> str:
     """Strip and lower-case an email; raise ValidationError unless it looks like one."""
     value = email.strip().lower()
@@ -155,12 +177,54 @@ class Authenticator:
         self.access = AccessTokens(keyring, self.token_settings, clock=clock)
         self.refresh_tokens = RefreshTokens(store, self.revoker, self.token_settings, clock=clock)
         self.sessions = SessionManager(store, self.revoker, sessions, clock=clock)
-        self.jwt = JWTStrategy(self.access, self.refresh_tokens, self.revoker)
+        self.jwt = JWTStrategy(
+            self.access, self.refresh_tokens, self.revoker, on_unknown_key=self._unknown_key
+        )
         self.session_strategy = SessionStrategy(self.sessions)
+        self._keys_lock = anyio.Lock()
+        self._keys_loaded_at = -math.inf  # time.monotonic() of the last key reload
 
     async def run_feed(self) -> None:
         """Follow the revocation feed until cancelled (start it in the app's lifespan)."""
         await self.feed.run()
+
+    async def run_background(
+        self, *, key_refresh: float = KEY_REFRESH_INTERVAL, purge: float = PURGE_INTERVAL
+    ) -> None:
+        """Everything a long-running process should run, until cancelled: the revocation
+        feed; a reload of the signing keys every ``key_refresh`` seconds (rotations and
+        retirements made with ``gatepass keys``, or by another instance, reach this one
+        without a restart); and every ``purge`` seconds a purge of records dead for a day
+        (sessions, families, revocations, throttle hits), so the store stays bounded."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self.run_feed)
+            tg.start_soon(_every, key_refresh, self.reload_keys)
+            tg.start_soon(_every, purge, self.purge_expired)
+
+    async def purge_expired(self) -> int:
+        """Drop records that have been dead for longer than the store's margin."""
+        removed = await self.store.purge_expired(self._clock())
+        self.feed.revocations.prune(self._clock())
+        return removed
+
+    async def reload_keys(self) -> bool:
+        """Re-read the signing keys from the store (single-flight); True if they changed."""
+        started = time.monotonic()
+        async with self._keys_lock:
+            if self._keys_loaded_at >= started:
+                return False  # another caller reloaded while we waited
+            changed = await reload_keyring(self.store, self.keyring)
+            self._keys_loaded_at = time.monotonic()
+        return changed
+
+    async def _unknown_key(self) -> bool:
+        """A token named a kid we lack: reload the keys, at most once per interval."""
+        if time.monotonic() - self._keys_loaded_at < UNKNOWN_KID_RELOAD_INTERVAL:
+            return False
+        try:
+            return await self.reload_keys()
+        except StoreError:
+            return False
 
     @property
     def keyring(self) -> KeyRing:
@@ -279,12 +343,20 @@ class Authenticator:
         )
 
     async def refresh(
-        self, refresh_token: str, *, from_cookie: bool = False, csrf_token: str | None = None
+        self,
+        refresh_token: str,
+        *,
+        from_cookie: bool = False,
+        csrf_token: str | None = None,
+        ip: str | None = None,
+        user_agent: str | None = None,
     ) -> TokenPair:
         """Rotate a refresh token; a spent one revokes its whole family.
 
         A refresh token that arrived in a cookie needs the request's CSRF token, which
         must match the one bound to the login; it is checked before anything is spent.
+        A failure is audited with the family's user and sid when the family exists
+        (``detail`` ``refresh_reused`` marks a detected reuse).
         """
         if from_cookie:
             family_id, _ = parse_refresh_token(refresh_token)
@@ -303,11 +375,27 @@ class Authenticator:
             if isinstance(exc, RefreshTokenReused):
                 self.stats.reuse_detected += 1
                 self.stats.revocations += 1
-            await self.audit("refresh", "failed", sid=getattr(exc, "family", None), detail=exc.code)
+            known = await self._family_of(refresh_token)
+            await self.audit(
+                "refresh",
+                "failed",
+                user_id=known.user_id if known else None,
+                sid=known.family_id if known else getattr(exc, "family", None),
+                ip=ip,
+                user_agent=user_agent,
+                detail=exc.code,
+            )
             raise
         self.stats.refreshes += 1
         family = issued.family
-        await self.audit("refresh", "ok", user_id=family.user_id, sid=family.family_id)
+        await self.audit(
+            "refresh",
+            "ok",
+            user_id=family.user_id,
+            sid=family.family_id,
+            ip=ip,
+            user_agent=user_agent,
+        )
         return self._pair(
             issued.token,
             family.family_id,
@@ -319,7 +407,13 @@ class Authenticator:
         )
 
     async def exchange(
-        self, principal: Principal, *, audience: str | None = None, scope: str = ""
+        self,
+        principal: Principal,
+        *,
+        audience: str | None = None,
+        scope: str = "",
+        ip: str | None = None,
+        user_agent: str | None = None,
     ) -> IssuedAccessToken:
         """Mint a short-lived JWT bound to a session (``sid``); it dies with the session."""
         if principal.method != "session":
@@ -331,7 +425,14 @@ class Authenticator:
             audience=audience,
             not_after=principal.expires_at,
         )
-        await self.audit("token.exchange", "ok", user_id=principal.user_id, sid=principal.sid)
+        await self.audit(
+            "token.exchange",
+            "ok",
+            user_id=principal.user_id,
+            sid=principal.sid,
+            ip=ip,
+            user_agent=user_agent,
+        )
         return token
 
     # -- any credential -------------------------------------------------------------
@@ -371,7 +472,9 @@ class Authenticator:
 
     # -- logout and revocation ------------------------------------------------------------
 
-    async def logout(self, principal: Principal) -> None:
+    async def logout(
+        self, principal: Principal, *, ip: str | None = None, user_agent: str | None = None
+    ) -> None:
         """End the login the principal belongs to (session or token family), at once."""
         if principal.method == "session":
             await self.session_strategy.revoke(principal)
@@ -379,9 +482,18 @@ class Authenticator:
             await self.jwt.revoke(principal)
             await self.sessions.destroy_sid(principal.sid)
         self.stats.revocations += 1
-        await self.audit("logout", "ok", user_id=principal.user_id, sid=principal.sid)
+        await self.audit(
+            "logout",
+            "ok",
+            user_id=principal.user_id,
+            sid=principal.sid,
+            ip=ip,
+            user_agent=user_agent,
+        )
 
-    async def revoke_login(self, user_id: str, sid: str) -> None:
+    async def revoke_login(
+        self, user_id: str, sid: str, *, ip: str | None = None, user_agent: str | None = None
+    ) -> None:
         """Revoke one login of this user by its public id; NotFound if not theirs."""
         session = await self.sessions.get_by_sid(sid)
         if session is not None and session.user_id == user_id:
@@ -393,16 +505,20 @@ class Authenticator:
                 raise NotFound("no such login")
             await self.refresh_tokens.revoke(sid)
         self.stats.revocations += 1
-        await self.audit("session.revoke", "ok", user_id=user_id, sid=sid)
+        await self.audit(
+            "session.revoke", "ok", user_id=user_id, sid=sid, ip=ip, user_agent=user_agent
+        )
 
-    async def logout_all(self, user_id: str) -> None:
+    async def logout_all(
+        self, user_id: str, *, ip: str | None = None, user_agent: str | None = None
+    ) -> None:
         """End every session and token family of the user, and every token issued so far."""
         await self.sessions.destroy_user(user_id)
         await self.refresh_tokens.revoke_user(user_id)
         until = self._clock() + self.token_settings.access_ttl + self.token_settings.leeway
         await self.revoker.revoke_user(user_id, expires_at=until)
         self.stats.revocations += 1
-        await self.audit("logout.all", "ok", user_id=user_id)
+        await self.audit("logout.all", "ok", user_id=user_id, ip=ip, user_agent=user_agent)
 
     async def list_logins(self, user_id: str) -> list[Login]:
         """Every live login of the user: sessions and token families, oldest first."""
@@ -443,9 +559,23 @@ class Authenticator:
             "%s %s",
             action,
             outcome,
-            extra={"user_id": user_id, "sid": sid, "ip": ip, "detail": detail},
+            extra={
+                "user_id": user_id,
+                "sid": sid,
+                "ip": ip,
+                "user_agent": user_agent,
+                "detail": detail,
+            },
         )
         await self.store.append_audit(event)
+
+    async def _family_of(self, refresh_token: str) -> FamilyRecord | None:
+        """The family a (possibly spent or forged) refresh token names, if it exists."""
+        try:
+            family_id, _ = parse_refresh_token(refresh_token)
+        except AuthenticationError:
+            return None
+        return await self.refresh_tokens.get(family_id)
 
     def _checked_scope(self, scope: str) -> str:
         requested = frozenset(scope.split())

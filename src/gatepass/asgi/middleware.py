@@ -41,6 +41,10 @@ SCOPE_KEY = "gatepass.auth"
 #: Where AuthMiddleware looks for the Authenticator in the lifespan state.
 STATE_KEY = "gatepass"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+#: The request headers authentication and the CSRF rule read.
+_AUTH_HEADERS = frozenset(
+    {b"authorization", b"cookie", b"origin", b"referer", b"sec-fetch-site", b"x-csrf-token"}
+)
 CSRF_HEADER = "x-csrf-token"
 
 
@@ -120,7 +124,10 @@ def attach_request_auth(
     """Read the credentials of an HTTP scope and put a lazy RequestAuth in it."""
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope.get("headers", ()):
-        name = raw_name.decode("latin-1").lower()
+        # ASGI header names are lower-case bytes: decode only the few auth needs.
+        if raw_name not in _AUTH_HEADERS:
+            continue
+        name = raw_name.decode("latin-1")
         value = raw_value.decode("latin-1")
         # Repeated headers: keep the first, but join cookie headers as browsers do.
         if name == "cookie" and name in headers:

@@ -67,12 +67,16 @@ KTY_BY_ALG: Final[dict[str, KeyType]] = {
 }
 #: RSA moduli shorter than this are refused (RFC 7518 section 3.3).
 RSA_MIN_BITS: Final = 2048
+#: Size of RSA keys gatepass generates: 3072 bits, about 128-bit security (ASVS 5 11.2.3).
+RSA_GENERATED_BITS: Final = 3072
 #: HMAC keys shorter than the hash output are refused (RFC 7518 section 3.2).
 HMAC_MIN_KEY_BYTES: Final = 32
 
 #: Order of the P-256 group: ECDSA ``r`` and ``s`` must lie in ``[1, n - 1]``.
 P256_ORDER: Final = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _ECDSA_SHA256: Final = ec.ECDSA(hashes.SHA256())
+# RFC 6979 deterministic nonces for signing (RFC 8725 section 3.2); verification is unaffected.
+_ECDSA_SHA256_DETERMINISTIC: Final = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
 _PKCS1V15: Final = padding.PKCS1v15()
 _SHA256: Final = hashes.SHA256()
 
@@ -212,7 +216,7 @@ def es256_signer(key: ec.EllipticCurvePrivateKey) -> Signer:
     """ECDSA P-256 SHA-256 signer producing raw ``R || S``."""
 
     def sign(data: bytes) -> bytes:
-        return ecdsa_der_to_raw(key.sign(data, _ECDSA_SHA256))
+        return ecdsa_der_to_raw(key.sign(data, _ECDSA_SHA256_DETERMINISTIC))
 
     return sign
 

@@ -192,7 +192,7 @@ class SigningKey:
         if kty == "EC":
             return cls._ec(alg, ec.generate_private_key(ec.SECP256R1()), None)
         if kty == "RSA":
-            return cls._rsa(alg, rsa.generate_private_key(65537, alg_.RSA_MIN_BITS), None)
+            return cls._rsa(alg, rsa.generate_private_key(65537, alg_.RSA_GENERATED_BITS), None)
         return cls._oct(alg, secrets.token_bytes(alg_.HMAC_MIN_KEY_BYTES), None)
 
     @classmethod

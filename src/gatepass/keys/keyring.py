@@ -90,6 +90,14 @@ class KeyRing:
         if activate:
             self._active = key.kid
 
+    def activate(self, kid: str) -> None:
+        """Sign with the key ``kid``, already in the ring.
+
+        Raises:
+            ConfigurationError: if ``kid`` is unknown or cannot sign.
+        """
+        self._activate(kid)
+
     def rotate(self, new_key: SigningKey) -> None:
         """Make ``new_key`` the active key; the former active key keeps verifying."""
         self.add(new_key, activate=True)

@@ -3,21 +3,41 @@
 Each key is a :class:`~gatepass.stores.base.KeyRecord` holding its private JWK. Status
 ``active`` signs (exactly one), ``verify`` still verifies, ``retired`` is ignored.
 Instances that share a store therefore share their keys.
+
+Creating, rotating and retiring a key is recorded as an audit event (``key.rotate``,
+``key.retire``; ``detail`` names the kid and alg) in stores that keep an audit trail,
+and logged on ``gatepass.audit``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
+from typing import Protocol, runtime_checkable
 
 from gatepass.errors import ConfigurationError, InvalidKey
 from gatepass.keys import algorithms
 from gatepass.keys.key import SigningKey
 from gatepass.keys.keyring import KeyRing
-from gatepass.stores.base import KeyRecord, KeyStore
+from gatepass.stores.base import AuditEvent, KeyRecord, KeyStore
 from gatepass.types import Clock
 
-__all__ = ["load_keyring", "retire_key", "rotate_key"]
+__all__ = ["load_keyring", "reload_keyring", "retire_key", "rotate_key"]
+
+_audit_log = logging.getLogger("gatepass.audit")
+
+
+@runtime_checkable
+class _Audited(Protocol):
+    async def append_audit(self, event: AuditEvent) -> None: ...
+
+
+async def _audit(store: KeyStore, action: str, detail: str, now: float) -> None:
+    """Log a key event on ``gatepass.audit`` and append it to the store's audit trail."""
+    _audit_log.info("%s ok", action, extra={"detail": detail})
+    if isinstance(store, _Audited):
+        await store.append_audit(AuditEvent(action, "ok", now, detail=detail))
 
 
 def _record(key: SigningKey, created_at: float) -> KeyRecord:
@@ -74,6 +94,45 @@ async def load_keyring(store: KeyStore, *, alg: str, clock: Clock = time.time) -
     return ring
 
 
+async def reload_keyring(store: KeyStore, ring: KeyRing) -> bool:
+    """Bring a running ring up to date with the store; True if anything changed.
+
+    New keys are added, the store's active key becomes the signing key, and keys the
+    store retired (or no longer has) stop verifying. Keys already in the ring keep
+    their objects, so nothing else about them changes. This is how a rotation or a
+    retirement made by ``gatepass keys`` (or another instance's first start) reaches
+    every running instance without a restart.
+
+    Raises:
+        InvalidKey: if a stored key is unusable.
+        StoreError: if the store fails.
+    """
+    changed = False
+    live: set[str] = set()
+    active: str | None = None
+    for record in await store.list_keys():
+        if record.status == "retired":
+            continue
+        live.add(record.kid)
+        if record.kid not in ring:
+            ring.add(_load(record))
+            changed = True
+        if record.status == "active":
+            active = record.kid
+    try:
+        current = ring.active.kid
+    except ConfigurationError:
+        current = None
+    if active is not None and active != current:
+        ring.activate(active)
+        current, changed = active, True
+    for kid in ring.kids:
+        if kid not in live and kid != current:
+            ring.retire(kid)
+            changed = True
+    return changed
+
+
 async def rotate_key(store: KeyStore, *, alg: str, clock: Clock = time.time) -> SigningKey:
     """Generate a key of ``alg``, store it and make it the active one.
 
@@ -85,12 +144,14 @@ async def rotate_key(store: KeyStore, *, alg: str, clock: Clock = time.time) -> 
         StoreError: if the store fails.
     """
     key = SigningKey.generate(alg)
-    await store.add_key(_record(key, clock()))
+    now = clock()
+    await store.add_key(_record(key, now))
     await store.activate_key(key.kid)
+    await _audit(store, "key.rotate", f"kid={key.kid} alg={key.alg}", now)
     return key
 
 
-async def retire_key(store: KeyStore, kid: str) -> None:
+async def retire_key(store: KeyStore, kid: str, *, clock: Clock = time.time) -> None:
     """Mark ``kid`` retired: tokens it signed stop verifying once rings reload.
 
     Raises:
@@ -102,5 +163,6 @@ async def retire_key(store: KeyStore, kid: str) -> None:
             if record.status == "active":
                 raise ConfigurationError("cannot retire the active key; rotate first")
             await store.set_key_status(kid, "retired")
+            await _audit(store, "key.retire", f"kid={kid} alg={record.alg}", clock())
             return
     raise ConfigurationError(f"unknown kid {kid!r}")

@@ -101,7 +101,7 @@ def create_app(settings: ServerSettings | None = None, *, clock: Clock = time.ti
             metrics.ctx = ctx
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(ctx.authenticator.run_feed)
+                tg.start_soon(ctx.authenticator.run_background)
                 yield {"gatepass": ctx}
                 tg.cancel_scope.cancel()
         finally:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from gatepass.errors import TokenRevoked
+from collections.abc import Awaitable, Callable
+
+from gatepass.errors import TokenRevoked, UnknownKey
 from gatepass.principal import CredentialSource, Principal
 from gatepass.revocation import Revoker
 from gatepass.tokens.access import AccessTokens, principal_from_claims
@@ -21,14 +23,29 @@ class JWTStrategy:
 
     method: AuthMethod = "jwt"
 
-    def __init__(self, access: AccessTokens, refresh: RefreshTokens, revoker: Revoker) -> None:
+    def __init__(
+        self,
+        access: AccessTokens,
+        refresh: RefreshTokens,
+        revoker: Revoker,
+        *,
+        on_unknown_key: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
         self.access = access
         self.refresh = refresh
         self._revoker = revoker
+        #: Called when a token names a kid the ring lacks; True if the ring changed (the
+        #: token is then verified once more). The Authenticator reloads keys here.
+        self._on_unknown_key = on_unknown_key
 
     async def authenticate(self, credential: str, *, source: CredentialSource) -> Principal:
         """The principal of a valid, unrevoked access token."""
-        claims = self.access.verify(credential)
+        try:
+            claims = self.access.verify(credential)
+        except UnknownKey:
+            if self._on_unknown_key is None or not await self._on_unknown_key():
+                raise
+            claims = self.access.verify(credential)
         if await self._revoker.is_revoked(
             jti=claims.jti, sid=claims.sid, user_id=claims.sub, iat=claims.iat
         ):

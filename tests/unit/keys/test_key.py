@@ -452,3 +452,16 @@ def test_rsa_private_jwk_with_and_without_crt_members_is_the_same_key() -> None:
     full = SigningKey.from_jwk(short.private_jwk())
     assert short.private_jwk() == full.private_jwk()
     assert {"d", "p", "q", "dp", "dq", "qi"} <= set(full.private_jwk())
+
+
+def test_es256_signing_is_deterministic_rfc6979() -> None:
+    """ES256 signatures use RFC 6979 nonces: signing the same input twice gives one value."""
+    key = SigningKey.generate("ES256")
+    assert key.sign(b"payload") == key.sign(b"payload")
+    assert key.verify(b"payload", key.sign(b"payload"))
+
+
+def test_generated_rsa_keys_have_3072_bits() -> None:
+    """Generated RS256 keys are 3072-bit (about 128-bit security, ASVS 5 11.2.3)."""
+    n = SigningKey.generate("RS256").public_jwk()["n"]
+    assert 3072 == len(b64url_decode(n)) * 8

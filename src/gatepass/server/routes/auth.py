@@ -194,13 +194,20 @@ async def token_refresh(request: Request) -> Response:
     body = await read_json(request, optional=True)
     token = optional_str(body, "refresh_token", max_len=MAX_TOKEN)
     if token is not None:
-        return _token_response(ctx, await ctx.authenticator.refresh(token), None)
+        pair = await ctx.authenticator.refresh(
+            token, ip=client_ip(request), user_agent=user_agent(request)
+        )
+        return _token_response(ctx, pair, None)
     cookie = _refresh_cookie(ctx, request)
     if cookie is None:
         raise MissingCredential("no refresh token in the body or a cookie")
     ctx.csrf.check_origin(request.method, request.headers)
     pair = await ctx.authenticator.refresh(
-        cookie, from_cookie=True, csrf_token=request.headers.get(CSRF_HEADER)
+        cookie,
+        from_cookie=True,
+        csrf_token=request.headers.get(CSRF_HEADER),
+        ip=client_ip(request),
+        user_agent=user_agent(request),
     )
     return _token_response(ctx, pair, await _user(ctx, pair.user_id))
 
@@ -213,7 +220,7 @@ async def session_logout(request: Request) -> Response:
     ctx = _ctx(request)
     await read_json(request, optional=True)
     principal = await _only(request, "session_cookie").require()
-    await ctx.authenticator.logout(principal)
+    await ctx.authenticator.logout(principal, ip=client_ip(request), user_agent=user_agent(request))
     return empty_response(cookies=ctx.cookie_transport.clear_session_cookies())
 
 
@@ -224,6 +231,8 @@ async def _revoke_by_refresh(
     *,
     csrf_token: str | None = None,
     from_cookie: bool = False,
+    ip: str | None = None,
+    agent: str | None = None,
 ) -> bool:
     """Revoke the family of a refresh token its holder presents; False if it is not one.
 
@@ -248,7 +257,9 @@ async def _revoke_by_refresh(
     ):
         raise CSRFError("refresh cookie without the login's CSRF token")
     await ctx.authenticator.refresh_tokens.revoke(family_id)
-    await ctx.authenticator.audit("logout", "ok", user_id=family.user_id, sid=family_id)
+    await ctx.authenticator.audit(
+        "logout", "ok", user_id=family.user_id, sid=family_id, ip=ip, user_agent=agent
+    )
     return True
 
 
@@ -262,6 +273,7 @@ async def token_logout(request: Request) -> Response:
     body = await read_json(request, optional=True)
     refresh = optional_str(body, "refresh_token", max_len=MAX_TOKEN)
     clear = ctx.cookie_transport.clear_token_cookies()
+    ip, agent = client_ip(request), user_agent(request)
     auth = get_request_auth(request.scope)
     principal: Principal | None = None
     error: AuthenticationError = MissingCredential("no access token")
@@ -273,17 +285,19 @@ async def token_logout(request: Request) -> Response:
         if candidate.method == "jwt":
             principal = await auth.require()
     if principal is not None:
-        await ctx.authenticator.logout(principal)
+        await ctx.authenticator.logout(principal, ip=ip, user_agent=agent)
         if refresh is not None:
-            await _revoke_by_refresh(ctx, refresh, principal.user_id)
+            await _revoke_by_refresh(ctx, refresh, principal.user_id, ip=ip, agent=agent)
         return empty_response(cookies=clear)
-    if refresh is not None and await _revoke_by_refresh(ctx, refresh, None):
+    if refresh is not None and await _revoke_by_refresh(ctx, refresh, None, ip=ip, agent=agent):
         return empty_response(cookies=clear)
     cookie = _refresh_cookie(ctx, request)
     if cookie is not None:
         ctx.csrf.check_origin(request.method, request.headers)
         csrf = request.headers.get(CSRF_HEADER)
-        if await _revoke_by_refresh(ctx, cookie, None, csrf_token=csrf, from_cookie=True):
+        if await _revoke_by_refresh(
+            ctx, cookie, None, csrf_token=csrf, from_cookie=True, ip=ip, agent=agent
+        ):
             return empty_response(cookies=clear)
     raise error
 
@@ -293,7 +307,9 @@ async def logout_all(request: Request) -> Response:
     ctx = _ctx(request)
     await read_json(request, optional=True)
     principal = await get_request_auth(request.scope).require()
-    await ctx.authenticator.logout_all(principal.user_id)
+    await ctx.authenticator.logout_all(
+        principal.user_id, ip=client_ip(request), user_agent=user_agent(request)
+    )
     cookies = [
         *ctx.cookie_transport.clear_session_cookies(),
         *ctx.cookie_transport.clear_token_cookies()[:2],
@@ -347,7 +363,9 @@ async def revoke_session(request: Request) -> Response:
     sid = str(request.path_params["id"])
     if not 0 < len(sid) <= 64:
         raise NotFound("no such login")
-    await ctx.authenticator.revoke_login(principal.user_id, sid)
+    await ctx.authenticator.revoke_login(
+        principal.user_id, sid, ip=client_ip(request), user_agent=user_agent(request)
+    )
     cookies: list[str] = []
     if sid == principal.sid and principal.source == "cookie":
         transport = ctx.cookie_transport
@@ -366,7 +384,13 @@ async def token_exchange(request: Request) -> Response:
     audience = optional_str(body, "audience", max_len=MAX_SCOPE)
     scope = optional_str(body, "scope", max_len=MAX_SCOPE) or ""
     principal = await _only(request, "session_cookie").require()
-    issued = await ctx.authenticator.exchange(principal, audience=audience or None, scope=scope)
+    issued = await ctx.authenticator.exchange(
+        principal,
+        audience=audience or None,
+        scope=scope,
+        ip=client_ip(request),
+        user_agent=user_agent(request),
+    )
     iat = issued.claims.get("iat")
     expires_in = max(0, issued.expires_at - (iat if isinstance(iat, int) else issued.expires_at))
     data = {"access_token": issued.token, "token_type": "Bearer", "expires_in": expires_in}

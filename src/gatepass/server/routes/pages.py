@@ -367,6 +367,10 @@ async def login_submit(request: Request) -> Response:
             record_login(request, "session", "failed")
             raise
     except (InvalidCredentials, RateLimited) as exc:
+        if isinstance(exc, RateLimited):
+            await ctx.authenticator.audit(
+                "login", "failed", ip=address, user_agent=user_agent(request), detail=exc.code
+            )
         headers = error_headers(exc)
         return _form_again(request, "login.html", post, exc.public_detail, exc, headers)
     await ctx.throttle.success(account, address)
@@ -444,7 +448,9 @@ async def revoke_login(request: Request) -> Response:
     if principal is None:
         return _redirect(request, "/login?next=/account")
     sid = request.path_params["sid"]
-    await ctx.authenticator.revoke_login(principal.user_id, sid)
+    await ctx.authenticator.revoke_login(
+        principal.user_id, sid, ip=client_ip(request), user_agent=user_agent(request)
+    )
     if sid == principal.sid:
         return _redirect(request, "/login", ctx.cookie_transport.clear_session_cookies())
     return _redirect(request, "/account")
@@ -456,7 +462,9 @@ async def logout(request: Request) -> Response:
     ctx = _ctx(request)
     principal = await _signed_in_form(request)
     if principal is not None:
-        await ctx.authenticator.logout(principal)
+        await ctx.authenticator.logout(
+            principal, ip=client_ip(request), user_agent=user_agent(request)
+        )
     return _redirect(request, "/login", ctx.cookie_transport.clear_session_cookies())
 
 
@@ -466,7 +474,9 @@ async def logout_all(request: Request) -> Response:
     ctx = _ctx(request)
     principal = await _signed_in_form(request)
     if principal is not None:
-        await ctx.authenticator.logout_all(principal.user_id)
+        await ctx.authenticator.logout_all(
+            principal.user_id, ip=client_ip(request), user_agent=user_agent(request)
+        )
     return _redirect(request, "/login", ctx.cookie_transport.clear_session_cookies())
 
 
