@@ -11,7 +11,7 @@ import argparse
 import importlib
 from collections.abc import Sequence
 
-from gatepass.cli import _common, audit, jws, keys, token, users
+from gatepass.cli import _common, audit, bench, jws, keys, token, users
 from gatepass.errors import ConfigurationError
 
 __all__ = ["build_parser", "main"]
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _register_serve(subparsers)
-    for module in (keys, jws, token, users, audit):
+    for module in (keys, jws, token, users, audit, bench):
         module.register(subparsers)
     return parser
 

@@ -1,0 +1,354 @@
+"""Section 3: requests through uvicorn (1 worker), open vs protected endpoints and anchors.
+
+The app is :mod:`benchmarks.apps`; uvicorn runs it with uvloop and httptools when they
+are installed. Load is ``wrk --latency`` (a Python load generator when wrk is missing),
+``-t2 -c32`` by default as in PERF.md, after a warm-up per endpoint; endpoints run in a
+shuffled order in each of several interleaved rounds and the tables show the median
+round. Server CPU per request comes from ``/proc/<pid>/stat`` (utime + stime) read just
+before and after each measured run; it is the portable number, since wrk and the server
+share the machine's cores (req/s measures how much server CPU a request costs).
+Session requests rotate over a set of existing session ids; JWT requests send one token,
+so every request after the first is a verified-token cache hit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import backends
+from benchmarks.apps import COOKIES
+from benchmarks.fixtures import (
+    ALGS,
+    AUDIENCE,
+    ISSUER,
+    SQLITE_SALT,
+    NotAvailable,
+    Tokens,
+    lookup_ids,
+    make_tokens,
+    postgres_url,
+    redis_url,
+    session_id,
+    sqlite_sessions,
+)
+from benchmarks.harness import AsyncRunner, Budget, Progress, fmt_ratio, median
+from benchmarks.report import Section, Table, Target
+from benchmarks.server import Endpoint, Run, Server, importable, load_run
+
+__all__ = ["STORM_USER", "base_config", "endpoints", "run", "server_config", "summarize"]
+
+STAR_PREFIX = "gpbench:star:"
+REDIS_PREFIX = "gpbench:http:"
+CACHE_TTL = 5.0
+STORM_USER = {"email": "storm@bench.example", "password": "correct horse battery staple 42"}
+
+
+# -- setup ------------------------------------------------------------------------------
+
+
+def base_config(fx: Tokens) -> dict[str, Any]:
+    """The app configuration every server needs: keys, issuer, audience; no stores."""
+    return {
+        "keys": {alg: key.private_jwk() for alg, key in fx.keys.items()},
+        "pyjwt_keys": {
+            alg: fx.keys[alg].private_jwk() if alg == "HS256" else fx.keys[alg].public_jwk()
+            for alg in ALGS
+        },
+        "issuer": ISSUER,
+        "audience": AUDIENCE,
+        "memory_sessions": 0,
+        "memory_salt": "none",
+        "cache_ttl": CACHE_TTL,
+    }
+
+
+def server_config(
+    fx: Tokens, budget: Budget, runner: AsyncRunner
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The app configuration, and the stores that are not available (name -> reason)."""
+    missing: dict[str, str] = {}
+    config = base_config(fx)
+    config |= {
+        "memory_sessions": budget.http_memory_sessions,
+        "memory_salt": "http-memory",
+        "sqlite_path": str(sqlite_sessions(budget.http_memory_sessions, runner.run)[0]),
+        "sqlite_sessions": budget.http_memory_sessions,
+        "redis_url": redis_url(),
+        "storm_user": STORM_USER,
+    }
+    try:
+        store = runner.run(backends.open_redis(REDIS_PREFIX))
+        runner.run(backends.populate(store, budget.http_rotate, "http-redis"))
+        runner.run(store.aclose())
+        config["redis_prefix"] = REDIS_PREFIX
+    except NotAvailable as exc:
+        missing["Redis"] = str(exc)
+    try:
+        store = runner.run(backends.open_postgres(budget.networked_sessions))
+        runner.run(store.aclose())
+        config["postgres_url"] = postgres_url()
+        config["postgres_schema"] = backends.PG_SCHEMA
+        config["postgres_sessions"] = budget.networked_sessions
+    except NotAvailable as exc:
+        missing["PostgreSQL"] = str(exc)
+    try:
+        runner.run(_star_sessions(budget.http_rotate))
+        config["starsessions_prefix"] = STAR_PREFIX
+    except NotAvailable as exc:
+        missing["starsessions"] = str(exc)
+    return config, missing
+
+
+async def _star_sessions(count: int) -> None:
+    try:
+        import redis.asyncio as aioredis
+        import starsessions  # noqa: F401
+    except ImportError as exc:
+        raise NotAvailable(f"starsessions or redis not installed ({exc})") from exc
+    await backends.delete_redis_prefix(STAR_PREFIX)
+    client = aioredis.Redis.from_url(redis_url(), socket_timeout=5, socket_connect_timeout=2)
+    now = time.time()
+    try:
+        async with client.pipeline(transaction=False) as pipe:
+            for index in range(count):
+                data = {
+                    "user": f"user-{index:07d}",
+                    "__metadata__": {"lifetime": 3600, "created": now, "last_access": now},
+                }
+                pipe.set(f"{STAR_PREFIX}{session_id(index, 'star')}", json.dumps(data), ex=86400)
+            await pipe.execute()
+    except (OSError, ConnectionError) as exc:
+        raise NotAvailable(f"Redis not reachable ({type(exc).__name__})") from exc
+    except Exception as exc:
+        if type(exc).__module__.startswith("redis"):
+            raise NotAvailable(f"Redis not reachable ({type(exc).__name__})") from exc
+        raise
+    finally:
+        await client.aclose()
+
+
+def endpoints(fx: Tokens, config: dict[str, Any], budget: Budget) -> list[Endpoint]:
+    """Every endpoint the configuration supports."""
+    bearer = {alg: {"Authorization": f"Bearer {fx.tokens[alg]}"} for alg in ALGS}
+    cookie = COOKIES.full_name(COOKIES.session_name)
+    rotate = budget.http_rotate
+
+    def cookies(ids: list[str], name: str = cookie) -> list[dict[str, str]]:
+        return [{"Cookie": f"{name}={i}"} for i in ids]
+
+    found = [
+        Endpoint("open (no auth)", "/open", [bearer["EdDSA"]], "baseline"),
+        Endpoint("gatepass middleware, open route", "/mw/open", [bearer["EdDSA"]], "gatepass"),
+    ]
+    found += [
+        Endpoint(f"gatepass JWT {alg} (cache hit)", "/mem/me", [bearer[alg]], "gatepass JWT")
+        for alg in ALGS
+    ]
+    memory_ids = lookup_ids(config["memory_sessions"], rotate, config["memory_salt"])
+    found.append(Endpoint("gatepass session, memory", "/mem/me", cookies(memory_ids), "session"))
+    sqlite_ids = lookup_ids(config["sqlite_sessions"], rotate, SQLITE_SALT)
+    found += [
+        Endpoint("gatepass session, SQLite", "/sqlite/me", cookies(sqlite_ids), "session"),
+        Endpoint(
+            "gatepass session, SQLite, no touch writes",
+            "/sqlite-nt/me",
+            cookies(sqlite_ids),
+            "session",
+        ),
+    ]
+    if config.get("redis_prefix"):
+        redis_ids = [session_id(i, "http-redis") for i in range(rotate)]
+        found += [
+            Endpoint(f"gatepass session, Redis{suffix}", path, cookies(redis_ids), "session")
+            for suffix, path in ((" + local cache", "/redis/me"), (", no cache", "/redis-nc/me"))
+        ]
+    if config.get("postgres_url"):
+        pg_ids = lookup_ids(config["postgres_sessions"], rotate, SQLITE_SALT)
+        found.append(
+            Endpoint(
+                "gatepass session, PostgreSQL + local cache", "/pg/me", cookies(pg_ids), "session"
+            )
+        )
+    if importable("jwt"):
+        found += [
+            Endpoint("PyJWT HS256 (anchor)", "/pyjwt/hs256", [bearer["HS256"]], "anchor"),
+            Endpoint("PyJWT EdDSA (anchor)", "/pyjwt/eddsa", [bearer["EdDSA"]], "anchor"),
+        ]
+    if config.get("starsessions_prefix"):
+        star_ids = [session_id(i, "star") for i in range(rotate)]
+        found.append(
+            Endpoint(
+                "starsessions + Redis (anchor)", "/star/me", cookies(star_ids, "session"), "anchor"
+            )
+        )
+    return found
+
+
+# -- the section ------------------------------------------------------------------------
+
+
+def run(budget: Budget) -> Section:
+    """Start the server, measure every endpoint in interleaved rounds, build the section."""
+    fx = make_tokens()
+    runner = AsyncRunner()
+    try:
+        config, missing = server_config(fx, budget, runner)
+    finally:
+        runner.close()
+    eps = endpoints(fx, config, budget)
+    runs: dict[str, list[Run]] = {ep.name: [] for ep in eps}
+    progress = Progress("http", budget.http_rounds * len(eps))
+    rng = random.Random(3)  # noqa: S311 - shuffling, not secrets
+    with Server(config) as server, tempfile.TemporaryDirectory() as scripts:
+        rss_start = server.rss_mib()
+        order = list(eps)
+        for _ in range(budget.http_rounds):
+            rng.shuffle(order)
+            for ep in order:
+                for seconds, keep in ((budget.http_warmup, False), (budget.http_seconds, True)):
+                    measured = asyncio.run(
+                        load_run(
+                            server,
+                            ep,
+                            seconds,
+                            threads=budget.http_threads,
+                            connections=budget.http_connections,
+                            script_dir=Path(scripts),
+                        )
+                    )
+                    if keep:
+                        runs[ep.name].append(measured)
+                progress.advance(note=ep.name)
+        rss_end = server.rss_mib()
+        facts = {
+            "loop": server.loop,
+            "http": server.http,
+            "rss": f"{rss_start:.0f} -> {rss_end:.0f} MiB",
+        }
+    progress.close()
+    with contextlib.suppress(Exception):
+        asyncio.run(_cleanup())
+    return _section(budget, eps, runs, missing, facts)
+
+
+async def _cleanup() -> None:
+    await backends.delete_redis_prefix(REDIS_PREFIX)
+    await backends.delete_redis_prefix(STAR_PREFIX)
+
+
+def _per_round_ratio(runs: list[Run], base: list[Run], attr: str) -> float:
+    ratios = [
+        getattr(r, attr) / getattr(b, attr)
+        for r, b in zip(runs, base, strict=False)
+        if getattr(b, attr)
+    ]
+    return median(ratios)
+
+
+def summarize(eps: list[Endpoint], runs: dict[str, list[Run]]) -> dict[str, dict[str, float]]:
+    """Median-of-rounds numbers per endpoint, and per-round ratios to the open endpoint."""
+    base = runs[eps[0].name]
+    summary: dict[str, dict[str, float]] = {}
+    for ep in eps:
+        rs = runs[ep.name]
+        summary[ep.name] = {
+            "rps": median(r.rps for r in rs),
+            "p50_ms": median(r.p50_ms for r in rs),
+            "p99_ms": median(r.p99_ms for r in rs),
+            "cpu_us": median(r.cpu_us for r in rs),
+            "cpu_ratio": _per_round_ratio(rs, base, "cpu_us"),
+            "rps_ratio": _per_round_ratio(rs, base, "rps"),
+            "non_2xx": float(sum(r.non_2xx for r in rs)),
+            "errors": float(sum(r.errors for r in rs)),
+            "requests": float(sum(r.requests for r in rs)),
+            "cpu_spread": (max(r.cpu_us for r in rs) - min(r.cpu_us for r in rs))
+            / max(1e-9, median(r.cpu_us for r in rs)),
+        }
+    return summary
+
+
+def _section(
+    budget: Budget,
+    eps: list[Endpoint],
+    runs: dict[str, list[Run]],
+    missing: dict[str, str],
+    facts: dict[str, str],
+) -> Section:
+    summary = summarize(eps, runs)
+    open_cpu = summary[eps[0].name]["cpu_us"]
+    rows = []
+    for ep in eps:
+        s = summary[ep.name]
+        rows.append([
+            ep.name, f"`{ep.path}`", f"{s['rps']:,.0f}", fmt_ratio(s["rps_ratio"]),
+            f"{s['p50_ms']:.2f}", f"{s['p99_ms']:.2f}", f"{s['cpu_us']:.1f}",
+            f"**{fmt_ratio(s['cpu_ratio'])}**", f"{s['cpu_us'] - open_cpu:+.1f}",
+            f"{s['cpu_spread']:.0%}", f"{int(s['non_2xx'] + s['errors'])}",
+        ])  # fmt: skip
+    rows += [
+        [name, "—", "not available", "", "", "", "", "", "", "", reason]
+        for name, reason in missing.items()
+    ]
+    table = Table(
+        f"HTTP, median of {budget.http_rounds} rounds (wrk -t{budget.http_threads} "
+        f"-c{budget.http_connections}, {budget.http_seconds:g} s per endpoint per round)",
+        ["endpoint", "path", "req/s", "req/s x open", "p50 ms", "p99 ms", "server CPU µs/req",
+         "CPU x open", "CPU vs open µs", "CPU spread", "non-2xx + errors"],
+        rows,
+    )  # fmt: skip
+    targets = []
+    wanted = [f"gatepass JWT {alg} (cache hit)" for alg in ALGS] + [
+        "gatepass session, memory",
+        "gatepass session, SQLite",
+        "gatepass session, Redis + local cache",
+    ]
+    for name in wanted:
+        label = f"HTTP server CPU per request: {name.removeprefix('gatepass ')} vs open"
+        if name not in summary:
+            targets.append(Target(label, 1.10, None, "not available"))
+            continue
+        s = summary[name]
+        detail = f"{s['cpu_us']:.1f} µs vs {open_cpu:.1f} µs"
+        targets.append(Target(label, 1.10, s["cpu_ratio"], detail))
+    notes = [
+        f"uvicorn: 1 worker, --loop {facts['loop']}, --http {facts['http']}, access log off; "
+        f"server RSS {facts['rss']}. wrk, uvicorn, Redis and PostgreSQL share the same cores.",
+        "CPU x open is the median over rounds of (endpoint CPU / open CPU in the same round); "
+        "CPU spread is (max - min) / median across rounds.",
+        f"Session requests rotate over {budget.http_rotate:,} ids; the memory and SQLite stores "
+        f"hold {budget.http_memory_sessions:,} sessions, PostgreSQL "
+        f"{budget.networked_sessions:,}. Redis and PostgreSQL endpoints use "
+        f"SessionSettings(cache_ttl={CACHE_TTL:g}) with the revocation feed running; "
+        "touch_interval is 60 s, so the first request of each session in a minute writes "
+        "last_seen (awaited in the request: for SQLite a fsync'd transaction in a worker "
+        "thread); the warm-up absorbs part of these writes. The 'no touch writes' row is the "
+        "same SQLite endpoint with touch_interval set beyond the run.",
+        "The open endpoint's requests carry the same Bearer header as the EdDSA JWT ones; "
+        "session requests carry only the cookie.",
+        "p50/p99 under a closed loop of many connections are mostly queueing "
+        "(about connections / req/s), not service time.",
+    ]
+    if any(summary[ep.name]["non_2xx"] + summary[ep.name]["errors"] for ep in eps):
+        notes.append("Some endpoint answered non-2xx or had socket errors: see the last column.")
+    return Section(
+        key="http",
+        title="3. HTTP through uvicorn",
+        intro=__doc__.split("\n\n", 1)[1].strip() if __doc__ else "",
+        tables=[table],
+        targets=targets,
+        notes=notes,
+        data={
+            "summary": summary,
+            "runs": {k: [vars(r) for r in v] for k, v in runs.items()},
+            "missing": missing,
+            "facts": facts,
+            "groups": {ep.name: ep.group for ep in eps},
+        },
+    )
