@@ -241,7 +241,7 @@ class TestRedisStore(RedisKeys, StoreContract):
 
 
 class TestSplitStore(RedisKeys, StoreContract):
-    """SQLite for durable records next to Redis for sessions, revocations and counters."""
+    """SQLite for durable records and revocations next to Redis for sessions and counters."""
 
     def split(self, clock: FakeClock, tmp_path: Path) -> SplitStore:
         return SplitStore(SQLiteStore(tmp_path / "store.db", clock=clock), self.redis_store(clock))
@@ -255,15 +255,17 @@ class TestSplitStore(RedisKeys, StoreContract):
     async def test_families_go_where_they_belong(
         self, store: Store, clock: FakeClock, admin: aioredis.Redis
     ) -> None:
-        """Sessions and revocations land in Redis; users and refresh families in SQLite."""
+        """Sessions land in Redis; users, refresh families and revocations in SQLite."""
         assert "sqlite+redis" == store.scheme
         await store.create_user(a_user(1))
         await store.create_family(a_family("f1", clock.now))
         await store.create_session(a_session("s1", clock.now))
         await store.add_revocation("jti", "j1", clock.now + 60, clock.now)
         keys = {k[len(self.prefix) :] async for k in admin.scan_iter(match=f"{self.prefix}*")}
-        assert {"sess:" + h("s1"), "sid:s1", "rev:jti:j1"} <= keys
-        assert not {k for k in keys if k.startswith(("user", "email", "fam"))}
+        assert {"sess:" + h("s1"), "sid:s1"} <= keys
+        assert not {k for k in keys if k.startswith(("user", "email", "fam", "rev"))}
+        assert isinstance(store, SplitStore)
+        assert await store.durable.is_revoked(jti="j1", sid=None, user_id=None, iat=None)
 
 
 # -- open_store / open_stores ----------------------------------------------------------------

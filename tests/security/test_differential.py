@@ -398,7 +398,7 @@ def applicable_rules(token: str, kid: str, now: float) -> set[str]:
             rules.add("kid required")
         elif header["kid"] != kid:
             rules.add("kid must name a trusted key")
-        if header.get("typ") != "at+jwt":
+        if header.get("typ") not in ("at+jwt", "application/at+jwt"):  # RFC 9068 section 4
             rules.add("typ must be at+jwt")
     if isinstance(claims, dict):
         if not {"iat", "jti", "sub", "sid"} <= claims.keys():
