@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import anyio
 
@@ -35,6 +37,9 @@ from gatepass.stores.base import (
 from gatepass.types import Clock
 
 __all__ = ["MemoryStore"]
+
+
+_NO_DATA: Mapping[str, object] = MappingProxyType({})
 
 
 class MemoryStore:
@@ -115,6 +120,8 @@ class MemoryStore:
         if entry is None:
             return None
         record, data = entry
+        if data == "{}":  # the usual case: an immutable empty mapping can be shared
+            return record
         return dataclasses.replace(record, data=load_session_data(data, "memory"))
 
     async def create_session(self, record: SessionRecord) -> None:
@@ -123,7 +130,9 @@ class MemoryStore:
         data = dump_session_data(record.data)
         if record.id_hash in self._sessions or record.sid in self._session_by_sid:
             raise StoreConflict("memory: session exists")
-        self._sessions[record.id_hash] = (dataclasses.replace(record, data={}), data)
+        # Reads hand out copies of the data (as a database would); sessions without data,
+        # the usual case, share one immutable empty mapping instead.
+        self._sessions[record.id_hash] = (dataclasses.replace(record, data=_NO_DATA), data)
         self._session_by_sid[record.sid] = record.id_hash
 
     async def get_session(self, id_hash: str) -> SessionRecord | None:

@@ -28,6 +28,7 @@ BearerError: TypeAlias = Literal["invalid_request", "invalid_token", "insufficie
 
 _SCHEME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _REST = re.compile(r" +([A-Za-z0-9\-._~+/]+=*)")
+_TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 # RFC 6750 section 3: error and error_description characters; scope tokens.
 _NQSCHAR = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 _SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+(?: [\x21\x23-\x5b\x5d-\x7e]+)*")
@@ -55,8 +56,12 @@ def parse_authorization(value: str | None, *, max_bytes: int = 8192) -> str | No
     """
     if value is None:
         return None
-    if len(value) > max_bytes or len(value.encode("utf-8", "surrogatepass")) > max_bytes:
+    if len(value) > max_bytes or (
+        not value.isascii() and len(value.encode("utf-8", "surrogatepass")) > max_bytes
+    ):
         raise TokenTooLarge("authorization header exceeds the size limit")
+    if value.startswith("Bearer ") and (fast := _TOKEN68.fullmatch(value, 7)) is not None:
+        return fast.group()  # the usual exact form, without the general parse below
     value = value.strip(" \t")
     scheme = _SCHEME.match(value)
     if scheme is None or scheme.group().lower() != "bearer":
