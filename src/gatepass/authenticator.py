@@ -55,6 +55,8 @@ logger = logging.getLogger("gatepass.audit")
 
 #: Seconds between two background reloads of the signing keys from the store.
 KEY_REFRESH_INTERVAL = 30.0
+#: Seconds between two writes of the queued session ``last_seen_at`` updates.
+TOUCH_FLUSH_INTERVAL = 1.0
 #: Seconds between two purges of long-dead records.
 PURGE_INTERVAL = 3600.0
 #: Least seconds between two reloads caused by tokens naming an unknown ``kid`` (so that
@@ -194,12 +196,21 @@ class Authenticator:
         """Everything a long-running process should run, until cancelled: the revocation
         feed; a reload of the signing keys every ``key_refresh`` seconds (rotations and
         retirements made with ``gatepass keys``, or by another instance, reach this one
-        without a restart); and every ``purge`` seconds a purge of records dead for a day
-        (sessions, families, revocations, throttle hits), so the store stays bounded."""
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self.run_feed)
-            tg.start_soon(_every, key_refresh, self.reload_keys)
-            tg.start_soon(_every, purge, self.purge_expired)
+        without a restart); every ``purge`` seconds a purge of records dead for a day
+        (sessions, families, revocations, throttle hits), so the store stays bounded; and
+        the sessions' ``last_seen_at`` writes, batched every second off the request path
+        (flushed once more when cancelled)."""
+        self.sessions.defer_touches = True
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self.run_feed)
+                tg.start_soon(_every, key_refresh, self.reload_keys)
+                tg.start_soon(_every, purge, self.purge_expired)
+                tg.start_soon(_every, TOUCH_FLUSH_INTERVAL, self.sessions.flush_touches)
+        finally:
+            self.sessions.defer_touches = False
+            with anyio.CancelScope(shield=True):
+                await self.sessions.flush_touches()
 
     async def purge_expired(self) -> int:
         """Drop records that have been dead for longer than the store's margin."""

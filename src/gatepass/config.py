@@ -124,7 +124,7 @@ class PasswordSettings:
     salt_len: int = 16
     min_length: int = 8
     max_length: int = 1024
-    #: At most this many hashes run at once (worker threads); default: CPU count.
+    #: At most this many hashes run at once (worker threads); default: CPUs - 1 (>= 1).
     max_concurrency: int | None = None
     #: Refuse passwords from the shipped common-password list.
     refuse_common: bool = True

@@ -79,7 +79,8 @@ class Argon2Hasher:
 
     Args:
         settings: argon2 parameters and ``max_concurrency`` (default: the number of
-            CPUs). The defaults are OWASP's minimum: m=19456 KiB, t=2, p=1.
+            CPUs minus one, at least one). The defaults are OWASP's minimum: m=19456 KiB,
+            t=2, p=1.
 
     A password longer than ``settings.max_length`` code points never reaches argon2:
     :meth:`verify` answers ``False`` at once (the policy never lets such a password
@@ -100,7 +101,10 @@ class Argon2Hasher:
             )
         except (argon2.exceptions.Argon2Error, ValueError) as exc:
             raise ConfigurationError("argon2 parameters are not usable") from exc
-        tokens = s.max_concurrency if s.max_concurrency is not None else (os.cpu_count() or 1)
+        # Default: one core fewer than the machine has (at least one), so that a login
+        # storm leaves a core to the event loop serving authenticated requests.
+        default = max(1, (os.cpu_count() or 1) - 1)
+        tokens = s.max_concurrency if s.max_concurrency is not None else default
         if tokens < 1:
             raise ConfigurationError("max_concurrency must be at least 1")
         self._tokens = tokens

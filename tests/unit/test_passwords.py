@@ -178,9 +178,9 @@ def test_argon2_hasher_satisfies_protocol() -> None:
     assert isinstance(Argon2Hasher(FAST), PasswordHasher)
 
 
-def test_default_concurrency_is_cpu_count() -> None:
-    """Without max_concurrency, at most one hash per CPU runs at once."""
-    assert (os.cpu_count() or 1) == Argon2Hasher().max_concurrency
+def test_default_concurrency_leaves_a_core_to_the_event_loop() -> None:
+    """By default hashing uses every core but one (and at least one)."""
+    assert max(1, (os.cpu_count() or 1) - 1) == Argon2Hasher().max_concurrency
     assert 3 == Argon2Hasher(PasswordSettings(max_concurrency=3)).max_concurrency
 
 

@@ -7,6 +7,7 @@ claim of tokens exchanged for it, so ending the session also revokes them.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import time
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from gatepass._utils import hash_token, random_token
 from gatepass.config import SessionSettings
-from gatepass.errors import SessionExpired, SessionNotFound
+from gatepass.errors import SessionExpired, SessionNotFound, StoreError
 from gatepass.revocation import Revoker
 from gatepass.stores.base import SessionRecord, SessionStore
 from gatepass.types import Clock
@@ -51,6 +52,10 @@ class SessionManager:
         self._clock = clock
         #: id_hash -> (record, time.monotonic() when read from the store)
         self._cache: dict[str, tuple[SessionRecord, float]] = {}
+        #: When True, ``last_seen_at`` writes are queued and written by
+        #: :meth:`flush_touches` (the Authenticator's background loop), off the request path.
+        self.defer_touches = False
+        self._pending_touches: dict[str, float] = {}
 
     async def create(
         self,
@@ -107,17 +112,38 @@ class SessionManager:
             if record is None:
                 self._cache.pop(id_hash, None)
                 raise SessionNotFound("unknown session id")
+        queued = self._pending_touches.get(id_hash)
+        if queued is not None and queued > record.last_seen_at:
+            record = replace(record, last_seen_at=queued)  # a touch not yet written
         if now >= record.expires_at or now >= record.idle_expires_at:
             reason = "absolute" if now >= record.expires_at else "idle"
+            self._pending_touches.pop(id_hash, None)
             self._cache.pop(id_hash, None)
             await self._store.delete_session(id_hash)
             await self._revoke_sid(record)
             raise SessionExpired(f"session passed its {reason} timeout", reason=reason)
         if now - record.last_seen_at >= self.settings.touch_interval:
-            await self._store.touch_session(id_hash, now)
+            if self.defer_touches:
+                self._pending_touches[id_hash] = now
+            else:
+                await self._store.touch_session(id_hash, now)
             record = replace(record, last_seen_at=now)
         self._remember(record)
         return record
+
+    async def flush_touches(self) -> int:
+        """Write the queued ``last_seen_at`` updates; return how many were written.
+
+        Best effort: an update that fails is dropped (the session may then idle out up
+        to one ``touch_interval`` early, which fails safe).
+        """
+        pending, self._pending_touches = self._pending_touches, {}
+        written = 0
+        for id_hash, last_seen in pending.items():
+            with contextlib.suppress(StoreError):
+                await self._store.touch_session(id_hash, last_seen)
+                written += 1
+        return written
 
     def _cached(self, id_hash: str) -> SessionRecord | None:
         """A cached session, only while the feed is healthy and the sid not revoked."""

@@ -243,3 +243,22 @@ async def test_cache_is_bounded(clock: FakeClock) -> None:
     for _ in range(10):
         await manager.load((await manager.create("u1")).session_id)
     assert 3 == len(manager._cache)
+
+
+async def test_deferred_touches_are_written_by_flush(
+    manager: SessionManager, memory_store: MemoryStore, clock: FakeClock
+) -> None:
+    """With deferred touches, load queues last_seen writes; flush_touches writes them."""
+    issued = await manager.create("u1")
+    manager.defer_touches = True
+    clock.advance(50)
+    await manager.load(issued.session_id)
+    stored = await memory_store.get_session(issued.record.id_hash)
+    assert stored is not None
+    assert issued.record.last_seen_at == stored.last_seen_at  # not written yet
+    clock.advance(60)  # past the stored idle deadline, not past the queued one
+    assert "u1" == (await manager.load(issued.session_id)).user_id
+    assert 1 == await manager.flush_touches()
+    stored = await memory_store.get_session(issued.record.id_hash)
+    assert stored is not None
+    assert clock.now == stored.last_seen_at
