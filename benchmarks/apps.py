@@ -20,7 +20,8 @@ endpoint; each answers a short ``text/plain`` body:
   the default hasher (threads = cores) and one bounded to cores - 1 threads.
 
 The lifespan fills the in-memory session store, registers the storm user, syncs every
-revocation feed and runs the feeds in the background, as a server would.
+revocation feed and runs each Authenticator's background jobs (feed, key reload, batched
+``last_seen`` writes), as a server would.
 """
 
 from __future__ import annotations
@@ -239,7 +240,7 @@ def create_app() -> Dispatch:
         async with anyio.create_task_group() as group:
             for authenticator in authenticators.values():
                 await authenticator.feed.sync_once()
-                group.start_soon(authenticator.run_feed)
+                group.start_soon(authenticator.run_background)
             yield
             group.cancel_scope.cancel()
         for store in stores:
