@@ -49,32 +49,89 @@ CSRF_HEADER = "x-csrf-token"
 
 
 class RequestAuth:
-    """The authentication state of one request, computed on first use."""
+    """The authentication state of one request, computed on first use.
+
+    Nothing is parsed until a route asks: the credentials (Authorization header,
+    credential cookies) and the few headers the CSRF rule reads are decoded from the
+    raw ASGI headers the first time :attr:`credentials` or :attr:`headers` is used, so
+    open routes behind the middleware pay only for this object.
+    """
 
     def __init__(
         self,
         authenticator: Authenticator,
         csrf: CSRFPolicy,
         method: str,
-        headers: dict[str, str],
-        credentials: list[Credential],
+        headers: dict[str, str] | None = None,
+        credentials: list[Credential] | None = None,
         credential_error: GatepassError | None = None,
+        *,
+        raw_headers: Iterable[tuple[bytes, bytes]] = (),
+        transport: CookieTransport | None = None,
     ) -> None:
         self.authenticator = authenticator
         self.csrf = csrf
         self.method = method
-        self.headers = headers
-        self.credentials = credentials
+        self._headers = headers
+        self._credentials = credentials
         self._error = credential_error
+        self._raw = raw_headers
+        self._transport = transport
         self._principal: Principal | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The request headers authentication reads (lower-case names)."""
+        if self._headers is None:
+            headers: dict[str, str] = {}
+            for raw_name, raw_value in self._raw:
+                # ASGI header names are lower-case bytes: decode only those auth needs.
+                if raw_name not in _AUTH_HEADERS:
+                    continue
+                name = raw_name.decode("latin-1")
+                value = raw_value.decode("latin-1")
+                # Repeated headers: keep the first, but join cookie headers as browsers do.
+                if name == "cookie" and name in headers:
+                    headers[name] += "; " + value
+                else:
+                    headers.setdefault(name, value)
+            self._headers = headers
+        return self._headers
+
+    @property
+    def credentials(self) -> list[Credential]:
+        """The request's credentials: Bearer header, session and access-token cookies."""
+        if self._credentials is None:
+            headers = self.headers
+            transport = self._transport or CookieTransport()
+            max_bytes = transport.settings.max_value_bytes
+            found: list[Credential] = []
+            try:
+                bearer = parse_authorization(headers.get("authorization"), max_bytes=max_bytes)
+                if bearer is not None:
+                    found.append(Credential("bearer", bearer))
+            except GatepassError as exc:
+                self._error = self._error or exc
+            cookie = headers.get("cookie")
+            if cookie:
+                cookies = parse_cookie_header(cookie, max_bytes=max_bytes)
+                found.extend(c for c in transport.extract(cookies) if c.kind != "refresh_cookie")
+            self._credentials = found
+        return self._credentials
+
+    def only(self, *kinds: str) -> RequestAuth:
+        """The same request, authenticated only by credentials of these kinds."""
+        creds = [c for c in self.credentials if c.kind in kinds]
+        return RequestAuth(self.authenticator, self.csrf, self.method, self.headers, creds)
 
     async def principal(self) -> Principal:
         """The authenticated principal; raises the precise AuthenticationError."""
         if self._principal is None:
+            credentials = self.credentials
             if self._error is not None:
                 raise self._error
             try:
-                self._principal = await self.authenticator.authenticate(self.credentials)
+                self._principal = await self.authenticator.authenticate(credentials)
             except GatepassError as exc:
                 self._error = exc
                 raise
@@ -121,31 +178,14 @@ def attach_request_auth(
     transport: CookieTransport,
     csrf: CSRFPolicy,
 ) -> RequestAuth:
-    """Read the credentials of an HTTP scope and put a lazy RequestAuth in it."""
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in scope.get("headers", ()):
-        # ASGI header names are lower-case bytes: decode only the few auth needs.
-        if raw_name not in _AUTH_HEADERS:
-            continue
-        name = raw_name.decode("latin-1")
-        value = raw_value.decode("latin-1")
-        # Repeated headers: keep the first, but join cookie headers as browsers do.
-        if name == "cookie" and name in headers:
-            headers[name] += "; " + value
-        else:
-            headers.setdefault(name, value)
-    credentials: list[Credential] = []
-    error: GatepassError | None = None
-    max_bytes = transport.settings.max_value_bytes
-    try:
-        bearer = parse_authorization(headers.get("authorization"), max_bytes=max_bytes)
-        if bearer is not None:
-            credentials.append(Credential("bearer", bearer))
-    except GatepassError as exc:
-        error = exc
-    cookies = parse_cookie_header(headers.get("cookie"), max_bytes=max_bytes)
-    credentials.extend(c for c in transport.extract(cookies) if c.kind != "refresh_cookie")
-    auth = RequestAuth(authenticator, csrf, scope.get("method", "GET"), headers, credentials, error)
+    """Put a lazy RequestAuth for this HTTP scope in it (nothing is parsed yet)."""
+    auth = RequestAuth(
+        authenticator,
+        csrf,
+        scope.get("method", "GET"),
+        raw_headers=scope.get("headers", ()),
+        transport=transport,
+    )
     scope[SCOPE_KEY] = auth
     return auth
 

@@ -79,9 +79,7 @@ def _refresh_cookie(ctx: ServerContext, request: Request) -> str | None:
 
 def _only(request: Request, *kinds: str) -> RequestAuth:
     """The request's auth restricted to some credential kinds (e.g. the session cookie)."""
-    full = get_request_auth(request.scope)
-    creds = [c for c in full.credentials if c.kind in kinds]
-    return RequestAuth(full.authenticator, full.csrf, full.method, full.headers, creds)
+    return get_request_auth(request.scope).only(*kinds)
 
 
 # -- register and login -----------------------------------------------------------

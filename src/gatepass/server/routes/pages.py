@@ -150,11 +150,8 @@ def _session_auth(request: Request) -> RequestAuth | None:
     Pages are the session column: a token cookie from ``/app`` must neither sign the
     user in here nor take the place of the session whose CSRF token the forms carry.
     """
-    full = get_request_auth(request.scope)
-    credentials = [c for c in full.credentials if c.kind == "session_cookie"]
-    if not credentials:
-        return None
-    return RequestAuth(full.authenticator, full.csrf, full.method, full.headers, credentials)
+    auth = get_request_auth(request.scope).only("session_cookie")
+    return auth if auth.credentials else None
 
 
 async def _session_principal(auth: RequestAuth | None) -> Principal | None:
