@@ -1579,12 +1579,11 @@ async def test_s28_dev_mode_is_an_explicit_opt_in(clock: FakeClock) -> None:
             assert dev != ("strict-transport-security" in page.headers)
 
 
-def test_s28_json_responses_leave_hsts_to_the_tls_proxy(server: Server) -> None:
-    """Documented (TR-01): the JSON API sends no HSTS itself; the TLS proxy adds it."""
-    response = server.browser().get("/healthz")
-    assert 200 == response.status_code
-    assert "strict-transport-security" not in response.headers
-    assert "strict-transport-security" in server.browser().get("/login").headers  # control
+def test_s28_every_response_carries_hsts_in_secure_mode(server: Server) -> None:
+    """TR-01: outside --dev every response, JSON API and pages alike, sends HSTS once."""
+    for path in ("/healthz", "/.well-known/jwks.json", "/auth/me", "/login", "/nowhere"):
+        response = server.browser().get(path)
+        assert ["max-age=31536000"] == response.headers.get_list("strict-transport-security")
 
 
 # -- cross-checks for docs/security.md (section 1 rows without an S-item of their own) -------

@@ -15,7 +15,14 @@ import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from gatepass.asgi.middleware import ASGIApp, Receive, Scope, Send, attach_request_auth
+from gatepass.asgi.middleware import (
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    attach_request_auth,
+)
 from gatepass.authenticator import Authenticator
 from gatepass.config import CookieSettings, SessionSettings, TokenSettings
 from gatepass.integrations.starlette import exception_handlers
@@ -74,6 +81,34 @@ async def build_context(settings: ServerSettings, *, clock: Clock = time.time) -
     )
 
 
+class HSTSMiddleware:
+    """Adds ``Strict-Transport-Security`` to every response (secure mode only).
+
+    The server itself speaks http behind the deployer's TLS proxy; browsers only honour
+    the header over https, where it pins the origin to TLS (ASVS 5 3.4.1).
+    """
+
+    HEADER = (b"strict-transport-security", b"max-age=31536000")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_hsts(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                if not any(name.lower() == self.HEADER[0] for name, _ in headers):
+                    headers.append(self.HEADER)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_hsts)
+
+
 class ServerAuthMiddleware:
     """Attaches the request's RequestAuth from the context the lifespan built."""
 
@@ -108,6 +143,8 @@ def create_app(settings: ServerSettings | None = None, *, clock: Clock = time.ti
             await ctx.store.aclose()
 
     middleware = [Middleware(ServerAuthMiddleware)]
+    if not settings.dev:
+        middleware.insert(0, Middleware(HSTSMiddleware))
     if metrics is not None:
         middleware.insert(0, Middleware(MetricsMiddleware, metrics=metrics))
     app = Starlette(
