@@ -1607,13 +1607,13 @@ async def test_pw08_no_default_accounts(clock: FakeClock) -> None:
 
 @pytest.mark.anyio
 async def test_pw09_hashing_cost_is_bounded() -> None:
-    """The default argon2id hash takes well under a second and runs at most one per CPU."""
+    """The default argon2id cost is OWASP's minimum, and hashes run at most one per CPU but
+    one: the work per login and the concurrency are bounded (their time is measured by
+    ``make bench``'s login-storm section, not asserted here)."""
     hasher = Argon2Hasher(PasswordSettings())
-    started = time.perf_counter()
-    for _ in range(3):
-        await hasher.hash(PASSWORD)
-    assert (time.perf_counter() - started) / 3 < 1.0
-    assert (os.cpu_count() or 1) == hasher.max_concurrency
+    digest = await hasher.hash(PASSWORD)
+    assert digest.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert max(1, (os.cpu_count() or 1) - 1) == hasher.max_concurrency
 
 
 def test_ck08_demo_never_keeps_tokens_in_web_storage() -> None:
