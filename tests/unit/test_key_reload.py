@@ -98,3 +98,23 @@ async def test_background_jobs_reload_keys_and_purge(clock: FakeClock) -> None:
             while a.keyring.active.kid != new.kid or await store.get_session(id_hash):
                 await anyio.sleep(0.01)
         tg.cancel_scope.cancel()
+
+
+async def test_a_ring_built_in_code_survives_reloads(clock: FakeClock) -> None:
+    """Keys the store does not know (a KeyRing built in code) are never dropped by a reload."""
+    from gatepass.keys.key import SigningKey
+    from gatepass.keys.keyring import KeyRing
+
+    store = MemoryStore(clock=clock)
+    keys = [SigningKey.generate(alg) for alg in ("EdDSA", "HS256")]
+    auth = Authenticator(
+        store=store,
+        keyring=KeyRing(keys, active=keys[0].kid),
+        passwords=FAST_PASSWORDS,
+        clock=clock,
+    )
+    user = await auth.register("ada@example.com", "analytical engine 1843")
+    token = (await auth.login_tokens(user)).access_token
+    assert not await auth.reload_keys()
+    assert {k.kid for k in keys} == set(auth.keyring.kids)
+    assert user.id == (await auth.authenticate([Credential("bearer", token)])).user_id

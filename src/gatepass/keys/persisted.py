@@ -97,23 +97,24 @@ async def load_keyring(store: KeyStore, *, alg: str, clock: Clock = time.time) -
 async def reload_keyring(store: KeyStore, ring: KeyRing) -> bool:
     """Bring a running ring up to date with the store; True if anything changed.
 
-    New keys are added, the store's active key becomes the signing key, and keys the
-    store retired (or no longer has) stop verifying. Keys already in the ring keep
-    their objects, so nothing else about them changes. This is how a rotation or a
-    retirement made by ``gatepass keys`` (or another instance's first start) reaches
-    every running instance without a restart.
+    Keys new in the store are added, the store's active key becomes the signing key,
+    and keys the store marks retired stop verifying. Keys the store does not know are
+    left alone (a ring built in code next to an empty store keeps its keys), and keys
+    already in the ring keep their objects. This is how a rotation or a retirement made
+    by ``gatepass keys`` (or another instance's first start) reaches every running
+    instance without a restart.
 
     Raises:
         InvalidKey: if a stored key is unusable.
         StoreError: if the store fails.
     """
     changed = False
-    live: set[str] = set()
+    retired: set[str] = set()
     active: str | None = None
     for record in await store.list_keys():
         if record.status == "retired":
+            retired.add(record.kid)
             continue
-        live.add(record.kid)
         if record.kid not in ring:
             ring.add(_load(record))
             changed = True
@@ -127,7 +128,7 @@ async def reload_keyring(store: KeyStore, ring: KeyRing) -> bool:
         ring.activate(active)
         current, changed = active, True
     for kid in ring.kids:
-        if kid not in live and kid != current:
+        if kid in retired and kid != current:
             ring.retire(kid)
             changed = True
     return changed
