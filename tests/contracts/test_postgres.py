@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 import socket
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from gatepass.stores.postgres import PostgresStore
 from gatepass.stores.postgres_sql import MIGRATIONS
 from tests.conftest import FakeClock
 from tests.contracts.pg import admin_connection, postgres_url, temporary_schema
+from tests.contracts.race import release_together
 from tests.contracts.test_stores import StoreContract, a_family, h
 
 pytestmark = pytest.mark.anyio
@@ -228,48 +228,10 @@ anyio.run(main)
 
 def _race_processes(schema: str, now: float, n: int) -> list[str]:
     """Start ``n`` processes on one schema, release them at once, return their outcomes."""
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                _RACE_CHILD,
-                postgres_url(),
-                schema,
-                "f1",
-                h("f1-0"),
-                h(f"proc-{i}"),
-                str(now),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(n)
-    ]
-    try:
-        for proc in procs:
-            assert proc.stdout is not None
-            assert "ready" == proc.stdout.readline().strip(), proc.stderr
-        for proc in procs:
-            assert proc.stdin is not None
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        outcomes = []
-        for proc in procs:
-            out, err = proc.communicate(timeout=20)
-            assert 0 == proc.returncode, err
-            outcomes.append(out.strip())
-        return outcomes
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            for stream in (proc.stdin, proc.stdout, proc.stderr):
-                if stream is not None:
-                    stream.close()
+    args = [postgres_url(), schema, "f1", h("f1-0")]
+    return release_together(
+        [[sys.executable, "-c", _RACE_CHILD, *args, h(f"proc-{i}"), str(now)] for i in range(n)]
+    )
 
 
 @pytest.mark.slow

@@ -9,7 +9,6 @@ fail, never skip, under ``CI=true`` when their server is missing).
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -39,6 +38,7 @@ from gatepass.stores.base import PURGE_MARGIN
 from gatepass.stores.memory import MemoryStore
 from gatepass.stores.sqlite import SQLiteStore
 from tests.conftest import FakeClock
+from tests.contracts.race import release_together
 
 HOUR = 3600.0
 
@@ -761,35 +761,12 @@ anyio.run(main)
 
 def _race_processes(path: str, now: float, n: int) -> list[str]:
     """Start ``n`` processes on one file, release them at once, return their outcomes."""
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _RACE_CHILD, path, "f1", h("f1-0"), h(f"proc-{i}"), str(now)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(n)
-    ]
-    try:
-        for proc in procs:
-            assert proc.stdout is not None
-            assert "ready" == proc.stdout.readline().strip(), proc.stderr
-        for proc in procs:
-            assert proc.stdin is not None
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        outcomes = []
-        for proc in procs:
-            out, err = proc.communicate(timeout=20)
-            assert 0 == proc.returncode, err
-            outcomes.append(out.strip())
-        return outcomes
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    return release_together(
+        [
+            [sys.executable, "-c", _RACE_CHILD, path, "f1", h("f1-0"), h(f"proc-{i}"), str(now)]
+            for i in range(n)
+        ]
+    )
 
 
 class TestSQLiteStore(StoreContract):
