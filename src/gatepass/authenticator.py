@@ -42,7 +42,12 @@ from gatepass.revocation import RevocationFeed, RevocationSet, Revoker
 from gatepass.sessions.manager import IssuedSession, SessionManager
 from gatepass.sessions.strategy import SessionStrategy
 from gatepass.stores.base import AuditEvent, FamilyRecord, Store, UserRecord
-from gatepass.tokens.access import AccessTokens, IssuedAccessToken
+from gatepass.tokens.access import (
+    CSRF_CLAIM,
+    AccessTokens,
+    IssuedAccessToken,
+    csrf_token_matches,
+)
 from gatepass.tokens.refresh import RefreshTokens, parse_refresh_token
 from gatepass.tokens.strategy import JWTStrategy
 from gatepass.transports.base import Credential
@@ -64,8 +69,6 @@ PURGE_INTERVAL = 3600.0
 UNKNOWN_KID_RELOAD_INTERVAL = 5.0
 
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
-#: Private claim of cookie-transport access tokens: SHA-256 of the login's CSRF token.
-CSRF_CLAIM = "gp_csrf"
 
 
 @dataclass(slots=True)
@@ -478,8 +481,7 @@ class Authenticator:
             return False
         if principal.method == "session" and principal.csrf_secret:
             return verify_csrf_token(principal.csrf_secret, token)
-        expected = principal.claims.get(CSRF_CLAIM)
-        return isinstance(expected, str) and constant_time_equals(hash_token(token), expected)
+        return csrf_token_matches(principal, token)
 
     # -- logout and revocation ------------------------------------------------------------
 

@@ -15,19 +15,15 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
-from typing import NoReturn
 
 import asyncpg
 import httpx
-import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -35,6 +31,7 @@ from redis.retry import Retry
 
 from tests.contracts.pg import admin_connection, postgres_url
 from tests.contracts.redis_env import delete_prefix, require_redis, unique_prefix
+from tests.servers import free_port, unavailable, wait_until
 
 __all__ = [
     "ISSUER",
@@ -59,31 +56,6 @@ PASSWORD = "correct horse battery staple"
 ISSUER = "https://auth.scale.test"
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
-
-
-def unavailable(reason: str) -> NoReturn:
-    """Skip the test, or fail it under ``CI=true`` (a CI run never passes by skipping)."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; CI=true requires it")
-    pytest.skip(reason)
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(check: object, timeout: float, what: str, interval: float = 0.05) -> None:
-    """Call ``check()`` until it returns True; AssertionError after ``timeout`` seconds."""
-    assert callable(check)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def no_jar() -> CookieJar:
@@ -308,7 +280,7 @@ def _postgres_bindir() -> Path:
     found = shutil.which("initdb")
     if found is not None and shutil.which("pg_ctl") is not None:
         return Path(found).parent
-    unavailable("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    return unavailable("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
 
 
 class PrivatePostgres:

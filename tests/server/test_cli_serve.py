@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from gatepass.cli import serve
+from gatepass.errors import ConfigurationError
 from gatepass.server.settings import ServerSettings
 
 
@@ -26,6 +27,7 @@ def test_every_setting_has_a_flag() -> None:
         "--refresh-ttl", "3600", "--session-idle-ttl", "120", "--session-absolute-ttl", "600",
         "--allowed-origin", "https://a.example", "--allowed-origin", "https://b.example",
         "--login-limit", "5/minute", "--leeway", "2", "--dev", "--metrics",
+        "--demo-api", "http://127.0.0.1:9000",
     )  # fmt: skip
     settings = serve.settings_from_args(args, environ={})
     expected = ServerSettings(
@@ -45,6 +47,7 @@ def test_every_setting_has_a_flag() -> None:
         leeway=2,
         dev=True,
         metrics=True,
+        demo_api="http://127.0.0.1:9000",
     )
     assert expected == settings
     defaults = ServerSettings()
@@ -54,6 +57,19 @@ def test_every_setting_has_a_flag() -> None:
         if getattr(settings, f.name) != getattr(defaults, f.name)
     }
     assert {f.name for f in dataclasses.fields(ServerSettings)} - {"allowed_scopes"} == changed
+
+
+@pytest.mark.parametrize("value", ["ftp://x.example", "not a url", "http://a@b.example"])
+def test_demo_api_must_be_an_origin(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="demo API"):
+        ServerSettings(demo_api=value)
+
+
+def test_demo_api_origin_is_normalised() -> None:
+    assert (
+        "http://127.0.0.1:9000" == ServerSettings(demo_api="HTTP://127.0.0.1:9000/").demo_api_origin
+    )
+    assert ServerSettings().demo_api_origin is None
 
 
 def test_flags_win_over_environment() -> None:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,77 +22,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gatepass._utils import b64url_decode, b64url_encode
+from tests.servers import STARTUP_TIMEOUT, STOP_TIMEOUT, ServerProcess
 
 pytestmark = pytest.mark.slow
 
 PASSWORD = "correct horse battery staple"
-STARTUP_TIMEOUT = 20.0
-STOP_TIMEOUT = 5.0
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ServerProcess:
-    """One ``gatepass serve --dev`` subprocess on a SQLite file."""
-
-    def __init__(self, db: Path, log: Path, *extra: str, port: int | None = None) -> None:
-        self.db = db
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log
-        self.extra = extra
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> ServerProcess:
-        argv = [
-            sys.executable, "-m", "gatepass", "serve", "--dev",
-            "--host", "127.0.0.1", "--port", str(self.port),
-            "--store", f"sqlite:///{self.db}", *self.extra,
-        ]  # fmt: skip
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEPASS_")}
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited early:\n{self.log()}")
-            if f"gatepass listening on {self.url}" in self.log():
-                try:
-                    if 200 == httpx.get(f"{self.url}/healthz", timeout=1.0).status_code:
-                        return self
-                except httpx.TransportError:
-                    pass
-            time.sleep(0.05)
-        self.proc.kill()
-        raise AssertionError(f"server did not announce itself and become healthy:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> float:
-        """SIGTERM; assert a clean exit (code 0) in time; return how long it took."""
-        assert self.proc is not None
-        started = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError(f"server ignored SIGTERM:\n{self.log()}") from None
-        assert 0 == code, self.log()
-        self.proc = None
-        return time.monotonic() - started
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 @pytest.fixture(scope="module")

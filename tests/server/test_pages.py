@@ -411,9 +411,43 @@ async def test_register_without_token_is_403(server: Server, client: httpx.Async
 
 
 async def test_account_without_session_redirects_to_login(client: httpx.AsyncClient) -> None:
-    """GET /account without a session: 303 to /login?next=/account."""
-    response = await client.get("/account", headers={"Cookie": "__Host-gp_session=forged"})
+    """GET /account without a session cookie: 303 to /login?next=/account."""
+    response = await client.get("/account")
     assert (303, "/login?next=/account") == (response.status_code, response.headers["location"])
+
+
+async def test_account_with_a_dead_session_says_why(client: httpx.AsyncClient) -> None:
+    """A session cookie that names no session: to /login with reason=ended, cookie cleared."""
+    response = await client.get("/account", headers={"Cookie": "__Host-gp_session=forged"})
+    where = "/login?next=/account&reason=ended"
+    assert (303, where) == (response.status_code, response.headers["location"])
+    cleared = [c for c in response.headers.get_list("set-cookie") if "gp_session=" in c]
+    assert cleared
+    assert "Max-Age=0" in cleared[0]
+    page = await client.get(where)
+    assert "revoked from another device" in page.text
+
+
+async def test_account_with_an_expired_session_says_so(
+    server: Server, client: httpx.AsyncClient, clock: FakeClock
+) -> None:
+    """Past the idle timeout: to /login with reason=expired, and the page says it expired."""
+    await sign_up(client)
+    assert 200 == (await client.get("/account")).status_code
+    clock.advance(server.ctx.settings.session_idle_ttl + 1)
+    response = await client.get("/account")
+    where = "/login?next=/account&reason=expired"
+    assert (303, where) == (response.status_code, response.headers["location"])
+    page = await client.get(where)
+    assert "Your session expired after a period of inactivity" in page.text
+
+
+async def test_login_notice_is_a_fixed_text(client: httpx.AsyncClient) -> None:
+    """?reason= picks one of a few fixed sentences; anything else shows nothing."""
+    page = await client.get("/login?reason=%3Cb%3Ehi%3C%2Fb%3E")
+    assert 200 == page.status_code
+    assert 'class="notice"' not in page.text
+    assert "&lt;b&gt;" not in page.text
 
 
 async def test_account_lists_every_login_and_marks_the_current(
@@ -431,7 +465,8 @@ async def test_account_lists_every_login_and_marks_the_current(
     assert all(sid in page.text for sid in (pair.sid, other.sid, *current))
     assert "phone-app/1.0" in page.text
     assert "Firefox/128" in page.text
-    assert 1 == page.text.count("This browser")
+    assert 1 == page.text.count("This device")
+    assert "Firefox 128" in page.text  # the device column names the browser
     assert "App login (tokens)" in page.text
 
 
@@ -457,11 +492,12 @@ def test_templates_autoescape() -> None:
     hostile = "<b>x</b>"
     values: dict[str, object] = {"csrf_token": hostile, "next": hostile, "email": hostile}
     values["error"] = hostile
+    values["notice"] = hostile
     pages: dict[str, dict[str, object]] = {
         "login.html": values,
         "register.html": values,
         "error.html": {"status": 403, "message": hostile, "csrf": True},
-        "app.html": {"csrf_cookie": hostile},
+        "app.html": {"csrf_cookie": hostile, "api_origin": hostile},
     }
     assert TEMPLATES.env.autoescape is True
     for name, context in pages.items():
@@ -533,7 +569,7 @@ async def test_logout_needs_the_token_then_ends_the_session(
     done = await client.post("/logout", data={"csrf_token": await account_token(client)})
     cleared = set_cookies(done)
     assert (403, True) == (refused.status_code, still)
-    assert (303, "/login") == (done.status_code, done.headers["location"])
+    assert (303, "/login?reason=signed-out") == (done.status_code, done.headers["location"])
     assert "Max-Age=0" in cleared["__Host-gp_session"]
     assert "Max-Age=0" in cleared["__Host-gp_csrf"]
     assert not await session_valid(server, sid)
@@ -551,7 +587,7 @@ async def test_logout_all_ends_every_login(server: Server, client: httpx.AsyncCl
     alive = len(await logins(server))
     done = await client.post("/logout-all", data={"csrf_token": await account_token(client)})
     assert (403, 3) == (refused.status_code, alive)
-    assert (303, "/login") == (done.status_code, done.headers["location"])
+    assert (303, "/login?reason=signed-out") == (done.status_code, done.headers["location"])
     assert set() == await logins(server)
     assert not await session_valid(server, other.session_id)
     with pytest.raises(AuthenticationError):
@@ -583,7 +619,7 @@ async def test_pages_use_only_the_session_cookie(server: Server, client: httpx.A
     done = await client.post("/logout-all", data={"csrf_token": await account_token(client)})
     assert (200, 200) == (token_login.status_code, both.status_code)
     assert (303, "/login?next=/account") == (page.status_code, page.headers["location"])
-    assert (303, "/login") == (done.status_code, done.headers["location"])
+    assert (303, "/login?reason=signed-out") == (done.status_code, done.headers["location"])
     assert set() == await logins(server)
 
 
@@ -627,7 +663,9 @@ async def test_app_page_has_no_inline_script(client: httpx.AsyncClient) -> None:
     script = await client.get("/static/app.js")
     css = await client.get("/static/app.css")
     assert 200 == page.status_code
-    assert ['<script src="/static/app.js" defer>'] == re.findall(r"<script[^>]*>", page.text)
+    assert ['<script type="module" src="/static/app.js">'] == re.findall(
+        r"<script[^>]*>", page.text
+    )
     assert 'data-csrf-cookie="__Host-gp_csrf"' in page.text
     assert (200, "nosniff") == (script.status_code, script.headers["x-content-type-options"])
     assert "javascript" in script.headers["content-type"]

@@ -20,7 +20,7 @@ __all__ = ["register", "run", "settings_from_args"]
 _FIELDS = (
     "host", "port", "store", "redis", "issuer", "audience", "signing_alg", "access_ttl",
     "refresh_ttl", "session_idle_ttl", "session_absolute_ttl", "allowed_origins",
-    "login_limit", "leeway", "dev", "metrics",
+    "login_limit", "leeway", "dev", "metrics", "demo_api",
 )  # fmt: skip
 
 
@@ -83,6 +83,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         default=None,
         help="serve Prometheus metrics at /metrics (needs prometheus-client)",
+    )
+    add(
+        "--demo-api",
+        metavar="ORIGIN",
+        help="origin of an API service the /app demo calls, e.g. examples/api_service.py "
+        "(GATEPASS_DEMO_API; default none)",
     )
 
 

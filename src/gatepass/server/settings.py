@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from gatepass.errors import ConfigurationError
+from gatepass.transports.csrf import origin_of
 
 __all__ = ["ServerSettings", "parse_rate"]
 
@@ -55,6 +56,8 @@ class ServerSettings:
     metrics: bool = False
     #: Scopes a client may request at token login / exchange.
     allowed_scopes: tuple[str, ...] = field(default=("read", "write"))
+    #: Origin of an API service the ``/app`` demo calls (``examples/api_service.py``).
+    demo_api: str | None = None
 
     def __post_init__(self) -> None:
         if self.signing_alg not in SIGNING_ALGS:
@@ -69,6 +72,10 @@ class ServerSettings:
         if not 0 <= self.leeway <= 300:
             raise ConfigurationError("leeway must be 0-300 seconds")
         parse_rate(self.login_limit)
+        if self.demo_api is not None and origin_of(self.demo_api.removesuffix("/")) is None:
+            raise ConfigurationError(
+                "demo API must be an http(s) origin, e.g. http://127.0.0.1:9000"
+            )
 
     @property
     def base_url(self) -> str:
@@ -95,6 +102,11 @@ class ServerSettings:
             other = "localhost" if self.host == "127.0.0.1" else "127.0.0.1"
             origins.append(f"http://{other}:{self.port}")
         return tuple(origins)
+
+    @property
+    def demo_api_origin(self) -> str | None:
+        """The normalised origin of :attr:`demo_api`, if set."""
+        return origin_of(self.demo_api.removesuffix("/")) if self.demo_api else None
 
     @property
     def login_rate(self) -> tuple[int, int]:

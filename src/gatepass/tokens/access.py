@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from gatepass._utils import random_token
+from gatepass._utils import constant_time_equals, hash_token, random_token
 from gatepass.config import TokenSettings
 from gatepass.errors import InvalidClaim
 from gatepass.keys.key import SigningKey
@@ -17,9 +17,11 @@ from gatepass.types import Clock
 
 __all__ = [
     "ACCESS_TYP",
+    "CSRF_CLAIM",
     "AccessTokens",
     "IssuedAccessToken",
     "VerifiedTokenCache",
+    "csrf_token_matches",
     "principal_from_claims",
 ]
 
@@ -27,6 +29,8 @@ __all__ = [
 ACCESS_TYP = "at+jwt"
 #: What verification accepts: RFC 9068 section 4 requires both forms to be accepted.
 ACCEPTED_TYPS = frozenset({ACCESS_TYP, "application/at+jwt"})
+#: Private claim of cookie-transport access tokens: SHA-256 of the login's CSRF token.
+CSRF_CLAIM = "gp_csrf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,3 +195,16 @@ def principal_from_claims(claims: ValidatedClaims, source: CredentialSource) -> 
         claims=claims.raw,
         jti=claims.jti,
     )
+
+
+def csrf_token_matches(principal: Principal, token: str | None) -> bool:
+    """True if ``token`` is the CSRF token bound to a token-cookie login.
+
+    Access tokens of the cookie transport carry :data:`CSRF_CLAIM`, the SHA-256 of the
+    login's CSRF token, so any service that verifies the token can run the CSRF rule
+    without a store (compared in constant time). False for tokens without the claim.
+    """
+    expected = principal.claims.get(CSRF_CLAIM)
+    if token is None or not isinstance(expected, str):
+        return False
+    return constant_time_equals(hash_token(token), expected)

@@ -41,12 +41,14 @@ from starlette.types import Message, Receive, Scope, Send
 from gatepass.asgi.errors import error_headers, error_status
 from gatepass.asgi.middleware import RequestAuth, get_request_auth
 from gatepass.errors import (
+    AuthenticationError,
     CSRFError,
     EmailTaken,
     GatepassError,
     InvalidCredentials,
     PayloadTooLarge,
     RateLimited,
+    SessionExpired,
     UnsupportedMediaType,
     ValidationError,
 )
@@ -54,6 +56,7 @@ from gatepass.principal import Principal
 from gatepass.server.context import ServerContext
 from gatepass.server.http import client_ip, user_agent
 from gatepass.server.routes.wellknown import record_login
+from gatepass.server.useragent import describe_device
 from gatepass.transports.cookie import clear_cookie, parse_cookie_header, set_cookie
 from gatepass.transports.csrf import make_csrf_token, new_csrf_secret
 
@@ -79,6 +82,17 @@ _HEADERS = {
     "x-content-type-options": "nosniff",
 }
 _HSTS = "max-age=31536000"
+
+
+#: Why the login page is shown (``?reason=``): fixed texts, never echoed input.
+_NOTICES = {
+    "expired": "Your session expired after a period of inactivity. Please sign in again.",
+    "ended": "You were signed out: this session ended or was revoked from another device.",
+    "signed-out": "You are signed out.",
+}
+
+
+_SIGNED_OUT = "/login?reason=signed-out"
 
 
 def _timestamp(value: float | None) -> str:
@@ -155,11 +169,24 @@ def _session_auth(request: Request) -> RequestAuth | None:
 
 
 async def _session_principal(auth: RequestAuth | None) -> Principal | None:
-    """The principal of a session-cookie RequestAuth, or ``None`` (no valid session)."""
-    principal = await auth.optional_principal() if auth is not None else None
+    """The principal of a session-cookie RequestAuth, or ``None`` without a cookie.
+
+    Raises:
+        AuthenticationError: the cookie names no live session (SessionExpired for a
+            timeout); StoreUnavailable propagates as always (fail closed).
+    """
+    principal = await auth.principal() if auth is not None else None
     if principal is None or principal.method != "session" or not principal.csrf_secret:
         return None
     return principal
+
+
+async def _live_session(auth: RequestAuth | None) -> Principal | None:
+    """Like :func:`_session_principal`, but ``None`` for a dead cookie too."""
+    try:
+        return await _session_principal(auth)
+    except AuthenticationError:
+        return None
 
 
 async def _read_form(request: Request) -> dict[str, str]:
@@ -237,6 +264,7 @@ def _render(
     headers: Iterable[tuple[str, str]] = (),
 ) -> Response:
     context.setdefault("error", None)
+    context.setdefault("notice", None)
     response = TEMPLATES.TemplateResponse(request, template, context, status_code=status)
     return _finish(request, response, cookies, headers)
 
@@ -333,10 +361,11 @@ def _form_again(
 async def _signed_out_page(request: Request, template: str) -> Response:
     """GET /login or /register (already signed in: straight on to ``next``)."""
     next_path = safe_next(request.query_params.get("next"))
-    if await _session_principal(_session_auth(request)) is not None:
+    if await _live_session(_session_auth(request)) is not None:
         return _redirect(request, next_path or "/account")
     token, cookies = _prelogin_form(request)
-    context = {"csrf_token": token, "next": next_path or "", "email": ""}
+    notice = _NOTICES.get(request.query_params.get("reason", ""))
+    context = {"csrf_token": token, "next": next_path or "", "email": "", "notice": notice}
     return _render(request, template, context, cookies=cookies)
 
 
@@ -344,6 +373,14 @@ async def _signed_out_page(request: Request, template: str) -> Response:
 async def login_page(request: Request) -> Response:
     """GET /login: the sign-in form."""
     return await _signed_out_page(request, "login.html")
+
+
+def _login_message(exc: InvalidCredentials | RateLimited) -> str:
+    if isinstance(exc, RateLimited):
+        wait = max(1, int(exc.retry_after))
+        unit = "second" if wait == 1 else "seconds"
+        return f"Too many failed sign-ins. Try again in {wait} {unit}."
+    return exc.public_detail
 
 
 @_html_errors
@@ -369,7 +406,7 @@ async def login_submit(request: Request) -> Response:
                 "login", "failed", ip=address, user_agent=user_agent(request), detail=exc.code
             )
         headers = error_headers(exc)
-        return _form_again(request, "login.html", post, exc.public_detail, exc, headers)
+        return _form_again(request, "login.html", post, _login_message(exc), exc, headers)
     await ctx.throttle.success(account, address)
     record_login(request, "session", "ok")
     return await _start_session(request, user.id, post.next_path)
@@ -408,16 +445,27 @@ async def register_submit(request: Request) -> Response:
 
 @_html_errors
 async def account_page(request: Request) -> Response:
-    """GET /account: the user and every live login, each with a revoke button."""
+    """GET /account: the user and every live login, each with a revoke button.
+
+    Without a session: to ``/login``. With a session cookie that no longer works, the
+    login page says why (timed out, or ended elsewhere) and the dead cookie is cleared.
+    """
     ctx = _ctx(request)
-    principal = await _session_principal(_session_auth(request))
+    auth = _session_auth(request)
+    try:
+        principal = await _session_principal(auth)
+    except AuthenticationError as exc:  # only raised for a cookie that was sent
+        reason = "expired" if isinstance(exc, SessionExpired) else "ended"
+        cookies = ctx.cookie_transport.clear_session_cookies()
+        return _redirect(request, f"/login?next=/account&reason={reason}", cookies)
     user = await ctx.store.get_user(principal.user_id) if principal else None
     if principal is None or user is None:
         return _redirect(request, "/login?next=/account")
     assert principal.csrf_secret is not None  # _session_principal guarantees it
+    logins = await ctx.authenticator.list_logins(principal.user_id)
     context = {
         "user": user,
-        "logins": await ctx.authenticator.list_logins(principal.user_id),
+        "logins": [(login, describe_device(login.user_agent)) for login in logins],
         "current": principal.sid,
         "csrf_token": make_csrf_token(principal.csrf_secret),
     }
@@ -432,7 +480,7 @@ async def _signed_in_form(request: Request) -> Principal | None:
     """
     form = await _read_form(request)
     auth = _session_auth(request)
-    if auth is None or await _session_principal(auth) is None:
+    if auth is None or await _live_session(auth) is None:
         return None
     return await auth.require(csrf_token=form.get("csrf_token", ""))
 
@@ -449,7 +497,7 @@ async def revoke_login(request: Request) -> Response:
         principal.user_id, sid, ip=client_ip(request), user_agent=user_agent(request)
     )
     if sid == principal.sid:
-        return _redirect(request, "/login", ctx.cookie_transport.clear_session_cookies())
+        return _redirect(request, _SIGNED_OUT, ctx.cookie_transport.clear_session_cookies())
     return _redirect(request, "/account")
 
 
@@ -462,7 +510,7 @@ async def logout(request: Request) -> Response:
         await ctx.authenticator.logout(
             principal, ip=client_ip(request), user_agent=user_agent(request)
         )
-    return _redirect(request, "/login", ctx.cookie_transport.clear_session_cookies())
+    return _redirect(request, _SIGNED_OUT, ctx.cookie_transport.clear_session_cookies())
 
 
 @_html_errors
@@ -474,13 +522,24 @@ async def logout_all(request: Request) -> Response:
         await ctx.authenticator.logout_all(
             principal.user_id, ip=client_ip(request), user_agent=user_agent(request)
         )
-    return _redirect(request, "/login", ctx.cookie_transport.clear_session_cookies())
+    return _redirect(request, _SIGNED_OUT, ctx.cookie_transport.clear_session_cookies())
 
 
 @_html_errors
 async def app_page(request: Request) -> Response:
-    """GET /app: the single-page demo of the token column (static HTML + app.js)."""
-    return _render(request, "app.html", {"csrf_cookie": _ctx(request).cookies.full_name("gp_csrf")})
+    """GET /app: the single-page demo of the token column (static HTML + app.js).
+
+    With ``--demo-api`` the page also calls that API service, so the CSP's
+    ``connect-src`` names its origin too (and nothing else).
+    """
+    ctx = _ctx(request)
+    api = ctx.settings.demo_api_origin
+    context = {"csrf_cookie": ctx.cookies.full_name("gp_csrf"), "api_origin": api or ""}
+    headers = []
+    if api:
+        csp = _CSP.replace("connect-src 'self'", f"connect-src 'self' {api}")
+        headers.append(("content-security-policy", csp))
+    return _render(request, "app.html", context, headers=headers)
 
 
 class _Static:
