@@ -54,10 +54,24 @@ def browser() -> Iterator[Any]:
         chromium = pw.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=["--headless", *CHROMIUM_ARGS]
         )
+        chromium.new_context = _with_timeouts(chromium.new_context)
         try:
             yield chromium
         finally:
             chromium.close()
+
+
+#: Playwright's waits (30 s by default) are cut so a broken page fails fast.
+WAIT_MS = 10_000
+
+
+def _with_timeouts(new_context: Callable[..., Any]) -> Callable[..., Any]:
+    def make(**options: Any) -> Any:
+        context = new_context(**options)
+        context.set_default_timeout(WAIT_MS)
+        return context
+
+    return make
 
 
 class ApiService:
@@ -195,7 +209,7 @@ class _Attacker(BaseHTTPRequestHandler):
 def attacker() -> Iterator[Callable[[str, str], str]]:
     """``host(path, html)`` serves a page on another loopback port and returns its URL
     on 127.0.0.1 (same site, other origin); swap in ``localhost`` for another site."""
-    handler = type("Pages", (_Attacker,), {"pages": {}})
+    handler: type[_Attacker] = type("Pages", (_Attacker,), {"pages": {}})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

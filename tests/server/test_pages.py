@@ -685,3 +685,22 @@ async def test_dev_mode_drops_host_prefix_and_secure(clock: FakeClock) -> None:
     assert all("Secure" not in value for value in cookies.values())
     assert "gp_prelogin" in set_cookies(page)
     assert "strict-transport-security" not in page.headers
+
+
+@pytest.mark.parametrize("path", ["/logout", "/logout-all"])
+async def test_sign_out_post_without_a_session_cookie_touches_no_cookie(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    """A cross-site form arrives without cookies: no Set-Cookie (no forced sign-out)."""
+    response = await client.post(path, data={})
+    assert (303, "/login") == (response.status_code, response.headers["location"])
+    assert [] == response.headers.get_list("set-cookie")
+
+
+@pytest.mark.parametrize("path", ["/logout", "/logout-all"])
+async def test_sign_out_post_with_a_dead_session_cookie_clears_it(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    response = await client.post(path, data={}, headers={"Cookie": "__Host-gp_session=gone"})
+    assert (303, "/login?reason=signed-out") == (response.status_code, response.headers["location"])
+    assert any("gp_session=;" in c for c in response.headers.get_list("set-cookie"))

@@ -510,7 +510,7 @@ async def logout(request: Request) -> Response:
         await ctx.authenticator.logout(
             principal, ip=client_ip(request), user_agent=user_agent(request)
         )
-    return _redirect(request, _SIGNED_OUT, ctx.cookie_transport.clear_session_cookies())
+    return _signed_out(request, principal)
 
 
 @_html_errors
@@ -522,7 +522,19 @@ async def logout_all(request: Request) -> Response:
         await ctx.authenticator.logout_all(
             principal.user_id, ip=client_ip(request), user_agent=user_agent(request)
         )
-    return _redirect(request, _SIGNED_OUT, ctx.cookie_transport.clear_session_cookies())
+    return _signed_out(request, principal)
+
+
+def _signed_out(request: Request, principal: Principal | None) -> Response:
+    """After a sign-out post: to /login, clearing the session cookies if one was sent.
+
+    A post that carried no session cookie (say a cross-site form, which SameSite keeps
+    the cookie from) touches no cookie: otherwise any site could sign visitors out by
+    making their browser store an expired cookie.
+    """
+    if principal is None and _session_cookie(request) is None:
+        return _redirect(request, "/login")
+    return _redirect(request, _SIGNED_OUT, _ctx(request).cookie_transport.clear_session_cookies())
 
 
 @_html_errors
