@@ -40,7 +40,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def browser() -> Iterator[Browser]:
     """One headless Chromium for the whole run; each test opens its own contexts."""
     if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
         unavailable(
@@ -54,9 +54,8 @@ def browser() -> Iterator[Any]:
         chromium = pw.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=["--headless", *CHROMIUM_ARGS]
         )
-        chromium.new_context = _with_timeouts(chromium.new_context)
         try:
-            yield chromium
+            yield Browser(chromium)
         finally:
             chromium.close()
 
@@ -65,13 +64,16 @@ def browser() -> Iterator[Any]:
 WAIT_MS = 10_000
 
 
-def _with_timeouts(new_context: Callable[..., Any]) -> Callable[..., Any]:
-    def make(**options: Any) -> Any:
-        context = new_context(**options)
+class Browser:
+    """The launched Chromium; its contexts wait at most :data:`WAIT_MS` for anything."""
+
+    def __init__(self, chromium: Any) -> None:
+        self.chromium = chromium
+
+    def new_context(self, **options: Any) -> Any:
+        context = self.chromium.new_context(**options)
         context.set_default_timeout(WAIT_MS)
         return context
-
-    return make
 
 
 class ApiService:
