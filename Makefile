@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck imports pytest fuzz clean bench
+.PHONY: run test lint typecheck imports pytest fuzz clean bench screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,3 +54,7 @@ bench: $(VENV)/.bench-installed
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# The browser tests' screenshots, written where the docs show them (docs/img/browser).
+screenshots: $(VENV)/.dev-installed
+	GATEPASS_SCREENSHOTS=docs/img/browser $(BIN)/pytest -q -p no:cacheprovider tests/browser
