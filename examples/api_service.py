@@ -35,12 +35,16 @@ from gatepass.revocation import RevocationFeed, RevocationSet, Revoker
 from gatepass.tokens.access import csrf_token_matches
 from gatepass.tokens.verifier import TokenVerifier
 from gatepass.transports.cookie import parse_cookie_header
-from gatepass.transports.csrf import CSRF_HEADER, SAFE_METHODS, CSRFPolicy
+from gatepass.transports.csrf import CSRF_HEADER, SAFE_METHODS, CSRFPolicy, origin_of
 
 AUTH_URL = os.environ.get("GATEPASS_URL", "http://127.0.0.1:8000").rstrip("/")
 DEV = os.environ.get("GATEPASS_DEV", "").lower() in ("1", "true", "yes", "on")
 ACCESS_COOKIE = "gp_access" if DEV else "__Host-gp_access"
-ORIGINS = os.environ.get("GATEPASS_ALLOWED_ORIGINS", AUTH_URL).replace(",", " ").split()
+ORIGINS = [
+    origin
+    for raw in os.environ.get("GATEPASS_ALLOWED_ORIGINS", AUTH_URL).replace(",", " ").split()
+    if (origin := origin_of(raw)) is not None
+]
 MAX_ORDERS = 100
 
 
@@ -121,5 +125,6 @@ async def add_order(
     request: Request, user: User, item: Annotated[str, Body(embed=True, max_length=200)]
 ) -> dict[str, object]:
     orders = request.app.state.orders.setdefault(user.user_id, [])
-    orders[:] = [*orders, {"id": len(orders) + 1, "item": item}][-MAX_ORDERS:]
+    next_id = orders[-1]["id"] + 1 if orders else 1
+    orders[:] = [*orders, {"id": next_id, "item": item}][-MAX_ORDERS:]
     return _listing(request, user)

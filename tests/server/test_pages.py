@@ -424,6 +424,8 @@ async def test_account_with_a_dead_session_says_why(client: httpx.AsyncClient) -
     cleared = [c for c in response.headers.get_list("set-cookie") if "gp_session=" in c]
     assert cleared
     assert "Max-Age=0" in cleared[0]
+    # Only that cookie: the CSRF cookie may be a token-cookie login's (one gp_csrf).
+    assert not any("gp_csrf" in c for c in response.headers.get_list("set-cookie"))
     page = await client.get(where)
     assert "revoked from another device" in page.text
 
@@ -704,3 +706,4 @@ async def test_sign_out_post_with_a_dead_session_cookie_clears_it(
     response = await client.post(path, data={}, headers={"Cookie": "__Host-gp_session=gone"})
     assert (303, "/login?reason=signed-out") == (response.status_code, response.headers["location"])
     assert any("gp_session=;" in c for c in response.headers.get_list("set-cookie"))
+    assert not any("gp_csrf" in c for c in response.headers.get_list("set-cookie"))

@@ -271,6 +271,11 @@ class CookieTransport:
             self._csrf(csrf_token, refresh_max_age),
         ]
 
+    def clear_session_cookie(self) -> str:
+        """``Set-Cookie`` value that deletes the session cookie only (not the CSRF one)."""
+        s = self._settings
+        return clear_cookie(s.session_name, settings=s, same_site=s.session_same_site)
+
     def clear_session_cookies(self) -> list[str]:
         """``Set-Cookie`` values that delete the session and CSRF cookies."""
         s = self._settings

@@ -456,7 +456,7 @@ async def account_page(request: Request) -> Response:
         principal = await _session_principal(auth)
     except AuthenticationError as exc:  # only raised for a cookie that was sent
         reason = "expired" if isinstance(exc, SessionExpired) else "ended"
-        cookies = ctx.cookie_transport.clear_session_cookies()
+        cookies = [ctx.cookie_transport.clear_session_cookie()]
         return _redirect(request, f"/login?next=/account&reason={reason}", cookies)
     user = await ctx.store.get_user(principal.user_id) if principal else None
     if principal is None or user is None:
@@ -532,9 +532,13 @@ def _signed_out(request: Request, principal: Principal | None) -> Response:
     the cookie from) touches no cookie: otherwise any site could sign visitors out by
     making their browser store an expired cookie.
     """
-    if principal is None and _session_cookie(request) is None:
-        return _redirect(request, "/login")
-    return _redirect(request, _SIGNED_OUT, _ctx(request).cookie_transport.clear_session_cookies())
+    ctx = _ctx(request)
+    if principal is None:  # a dead session cookie: clear it, but not the CSRF cookie,
+        # which may belong to a token-cookie login of this browser (API.md has one gp_csrf)
+        if _session_cookie(request) is None:
+            return _redirect(request, "/login")
+        return _redirect(request, _SIGNED_OUT, [ctx.cookie_transport.clear_session_cookie()])
+    return _redirect(request, _SIGNED_OUT, ctx.cookie_transport.clear_session_cookies())
 
 
 @_html_errors

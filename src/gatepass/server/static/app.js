@@ -15,6 +15,7 @@ const apiOrigin = root.dataset.apiOrigin || "";
 const channel = "BroadcastChannel" in window ? new BroadcastChannel("gatepass") : null;
 let csrfToken = null;
 let currentMethod = null;
+let currentSid = null;
 
 const $ = (id) => document.getElementById(id);
 
@@ -60,6 +61,8 @@ async function call(method, url, { body, csrf = false } = {}) {
     headers,
     credentials: crossOrigin ? "include" : "same-origin",
     cache: "no-store",
+    // A stalled request must not hold the refresh lock (and every tab) forever.
+    signal: AbortSignal.timeout(15000),
   };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -196,6 +199,9 @@ async function loadMe() {
   }
   const user = result.data;
   const auth = user.auth || {};
+  // A different login (another tab signed in again): its CSRF token is in the cookie.
+  if (currentSid !== null && auth.sid !== currentSid) csrfToken = null;
+  currentSid = auth.sid;
   currentMethod = auth.method;
   $("me-email").textContent = user.email;
   $("me-id").textContent = user.id;
@@ -229,6 +235,7 @@ async function login(event) {
     return;
   }
   csrfToken = result.data && result.data.csrf_token;
+  currentSid = null;
   $("app-password").value = "";
   setStatus("Signed in.");
   if (channel) channel.postMessage({ type: "signed-in" });
@@ -322,7 +329,10 @@ if (channel) {
   channel.addEventListener("message", (event) => {
     const type = event.data && event.data.type;
     if (type === "signed-out") showSignedOut("Signed out in another tab.");
-    else if (type === "signed-in") loadMe();
+    else if (type === "signed-in") {
+      csrfToken = null; // the new login's token is in the CSRF cookie
+      loadMe();
+    }
   });
 }
 // Coming back to the tab: check the login is still alive (it may have been revoked).

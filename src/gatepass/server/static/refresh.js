@@ -59,7 +59,10 @@ export function createRefresher({
   return function refreshOnce(failedAt) {
     if (inflight) return inflight;
     inflight = exclusive(async () => {
-      if (readStamp(storage) > failedAt) {
+      const stamp = readStamp(storage);
+      // Another tab refreshed after this call failed (a stamp from the future, after a
+      // clock change, is ignored so that it cannot block refreshes for good).
+      if (stamp > failedAt && stamp <= now()) {
         return { ok: true, status: 200, shared: true };
       }
       const result = await refresh();
