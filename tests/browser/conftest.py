@@ -39,9 +39,13 @@ SCREENSHOTS = Path(os.environ.get("GATEPASS_SCREENSHOTS", ROOT / "build" / "scre
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for the whole run; each test opens its own contexts."""
+    """One headless Chromium per test module; each test opens its own contexts.
+
+    Module scope, not session: Playwright's sync API keeps an asyncio loop running in
+    this thread while it is open, and the anyio tests that follow need the thread free.
+    """
     if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
         unavailable(
             f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"
