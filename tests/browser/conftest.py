@@ -80,6 +80,14 @@ class Browser:
         return context
 
 
+@pytest.fixture
+def context(browser: Browser) -> Iterator[Any]:
+    """A fresh browser context (its own cookies and storage) for one test."""
+    ctx = browser.new_context()
+    yield ctx
+    ctx.close()
+
+
 class ApiService:
     """``examples/api_service.py`` under uvicorn, trusting one auth server."""
 

@@ -3,21 +3,11 @@ a page script can read of them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from tests.browser.conftest import new_email
 from tests.browser.flows import register, spa_sign_in
 from tests.servers import ServerProcess
-
-
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
-    ctx = browser.new_context()
-    yield ctx
-    ctx.close()
 
 
 def jar(context: Any) -> dict[str, dict[str, Any]]:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import Site, new_email
-from tests.browser.flows import login_rows, poll, register, spa_sign_in
+from tests.browser.flows import login_rows, poll, register, sign_in, spa_sign_in
 
 #: The bound the issue sets: revocation reaches the other browser within a second.
 WITHIN = 1.0
@@ -81,13 +81,9 @@ def test_revoking_a_browser_session_signs_it_out(site: Site, two_browsers: tuple
     laptop, phone = two_browsers
     email = new_email("revoke-session")
     register(laptop, site.url, email)
-    register_done = login_rows(laptop).count()
-    assert 1 == register_done
-    phone.goto(f"{site.url}/login")
-    phone.get_by_label("Email").fill(email)
-    phone.get_by_label("Password").fill("correct horse battery staple")
-    phone.get_by_role("button", name="Sign in").click()
-    phone.wait_for_url(f"{site.url}/account")
+    assert 1 == login_rows(laptop).count()
+    sign_in(phone, site.url, email)
+    assert phone.url == f"{site.url}/account"
 
     started = revoke_other(laptop, site.url, "Browser session")
     phone.goto(f"{site.url}/account")

@@ -8,10 +8,7 @@ tokens expiring with one refresh for every tab and parallel call, and signs out.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from tests.browser.conftest import SHORT_TTL, Site, new_email
 from tests.browser.flows import login_rows, request_log, spa_sign_in
@@ -26,13 +23,6 @@ PARALLEL = """([start, api]) => {
     ]))
     .then((results) => results.map((r) => r.status));
 }"""
-
-
-@pytest.fixture
-def context(browser: Any) -> Iterator[Any]:
-    ctx = browser.new_context()
-    yield ctx
-    ctx.close()
 
 
 def storage_dump(page: Any) -> str:
