@@ -122,7 +122,8 @@ class Flow:
                 c.cookies["gp_access"], c.cookies["gp_refresh"], *dotted_pieces(body["csrf_token"])
             )
             self.keep(*jwt_pieces(c.cookies["gp_access"]), *refresh_pieces(c.cookies["gp_refresh"]))
-            wrong_csrf = {"X-CSRF-Token": "x" + body["csrf_token"][1:], **origin}
+            token = body["csrf_token"]  # change its first character (it may be an "x")
+            wrong_csrf = {"X-CSRF-Token": ("y" if token[0] == "x" else "x") + token[1:], **origin}
             assert 403 == (await c.post("/auth/token/refresh", headers=wrong_csrf)).status_code
             csrf = {"X-CSRF-Token": body["csrf_token"], **origin}
             assert 200 == (await c.post("/auth/token/refresh", headers=csrf)).status_code
