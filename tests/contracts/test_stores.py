@@ -179,6 +179,21 @@ class StoreContract:
         with pytest.raises(NotFound):
             await store.set_password_hash("nobody", "x")
 
+    async def test_set_user_disabled(self, store: Store) -> None:
+        """set_user_disabled sets and clears only the flag; an unknown user is NotFound."""
+        await store.create_user(a_user(1))
+        await store.create_user(a_user(2))
+        await store.set_user_disabled("user-1", True)
+        assert dataclasses.replace(a_user(1), disabled=True) == await store.get_user("user-1")
+        by_email = await store.get_user_by_email(a_user(1).email)
+        assert by_email is not None
+        assert by_email.disabled
+        assert a_user(2) == await store.get_user("user-2")
+        await store.set_user_disabled("user-1", False)
+        assert a_user(1) == await store.get_user("user-1")
+        with pytest.raises(NotFound):
+            await store.set_user_disabled("nobody", True)
+
     async def test_list_users_orders_and_pages(self, store: Store) -> None:
         """Users list by created_at then id, with limit and offset."""
         for n, created in [(3, 2.0), (1, 1.0), (2, 1.0), (4, 0.5)]:

@@ -216,6 +216,9 @@ class UserStore(Protocol):
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
 
+    async def set_user_disabled(self, user_id: str, disabled: bool) -> None:
+        """Set or clear the account's disabled flag; :class:`NotFound` if unknown."""
+
     async def list_users(self, *, limit: int = 1000, offset: int = 0) -> list[UserRecord]:
         """Users ordered by ``created_at``, then ``id``."""
 

@@ -107,6 +107,14 @@ class MemoryStore:
             raise NotFound("memory: no such user")
         self._users[user_id] = dataclasses.replace(user, password_hash=password_hash)
 
+    async def set_user_disabled(self, user_id: str, disabled: bool) -> None:
+        """Set or clear the disabled flag; :class:`NotFound` if the user is unknown."""
+        self._check_open()
+        user = self._users.get(user_id)
+        if user is None:
+            raise NotFound("memory: no such user")
+        self._users[user_id] = dataclasses.replace(user, disabled=disabled)
+
     async def list_users(self, *, limit: int = 1000, offset: int = 0) -> list[UserRecord]:
         """Users ordered by ``created_at``, then ``id``."""
         self._check_open()

@@ -315,6 +315,12 @@ class PostgresStore:
         if await self._execute(sql, password_hash, user_id) != 1:
             raise NotFound("postgres: no such user")
 
+    async def set_user_disabled(self, user_id: str, disabled: bool) -> None:
+        """Set or clear the disabled flag; :class:`~gatepass.errors.NotFound` if unknown."""
+        sql = "UPDATE gatepass_users SET disabled = $1 WHERE id = $2"
+        if await self._execute(sql, disabled, user_id) != 1:
+            raise NotFound("postgres: no such user")
+
     async def list_users(self, *, limit: int = 1000, offset: int = 0) -> list[UserRecord]:
         """Users ordered by ``created_at``, then ``id``."""
         rows = await self._fetch(q.LIST_USERS, max(limit, 0), max(offset, 0))

@@ -337,6 +337,12 @@ class RedisStore:
         if not await self._run("set_password", [self._k("user", user_id)], [password_hash]):
             raise NotFound("redis: no such user")
 
+    async def set_user_disabled(self, user_id: str, disabled: bool) -> None:
+        """Set or clear the disabled flag; :class:`NotFound` if the user is unknown."""
+        flag = "1" if disabled else "0"
+        if not await self._run("set_disabled", [self._k("user", user_id)], [flag]):
+            raise NotFound("redis: no such user")
+
     async def list_users(self, *, limit: int = 1000, offset: int = 0) -> list[UserRecord]:
         """Users ordered by ``created_at``, then ``id``."""
         if limit <= 0:

@@ -71,6 +71,11 @@ return 1""",
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'password_hash', ARGV[1])
 return 1""",
+    # KEYS user | ARGV "1" or "0"
+    "set_disabled": """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'disabled', ARGV[1])
+return 1""",
     # KEYS pointer | ARGV record-key prefix -> {id, flat record} or nil
     "deref": """
 local id = redis.call('GET', KEYS[1])

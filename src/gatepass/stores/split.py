@@ -70,6 +70,10 @@ class SplitStore:
         """See :meth:`UserStore.set_password_hash`."""
         await self.durable.set_password_hash(user_id, password_hash)
 
+    async def set_user_disabled(self, user_id: str, disabled: bool) -> None:
+        """See :meth:`UserStore.set_user_disabled`."""
+        await self.durable.set_user_disabled(user_id, disabled)
+
     async def list_users(self, *, limit: int = 1000, offset: int = 0) -> list[UserRecord]:
         """See :meth:`UserStore.list_users`."""
         return await self.durable.list_users(limit=limit, offset=offset)

@@ -285,6 +285,16 @@ class SQLiteStore:
 
         await self._write(tx)
 
+    async def set_user_disabled(self, user_id: str, disabled: bool) -> None:
+        """Set or clear the disabled flag; :class:`~gatepass.errors.NotFound` if unknown."""
+
+        def tx(c: sqlite3.Connection) -> None:
+            sql = "UPDATE users SET disabled = ? WHERE id = ?"
+            if c.execute(sql, (int(disabled), user_id)).rowcount != 1:
+                raise NotFound("sqlite: no such user")
+
+        await self._write(tx)
+
     async def list_users(self, *, limit: int = 1000, offset: int = 0) -> list[UserRecord]:
         """Users ordered by ``created_at``, then ``id``."""
         rows = await self._list(q.LIST_USERS, (max(limit, 0), max(offset, 0)))
