@@ -33,6 +33,7 @@ boundary with ``raise ... from exc``, so callers never catch a dependency's erro
         - SessionNotFound                       (code: invalid_token)
         - SessionExpired(reason)                (code: session_expired)
       + PermissionDenied(required_scopes)       (code: forbidden)
+      + ReauthenticationRequired                (code: reauth_required)
       + CSRFError(reason)                       (code: csrf_failed)
       + RateLimited(retry_after)                (code: rate_limited)
       + NotFound                                (code: not_found)
@@ -67,6 +68,7 @@ __all__ = [
     "PayloadTooLarge",
     "PermissionDenied",
     "RateLimited",
+    "ReauthenticationRequired",
     "RefreshTokenReused",
     "SessionExpired",
     "SessionNotFound",
@@ -300,6 +302,19 @@ class PermissionDenied(GatepassError):
         super().__init__(detail)
         #: The scopes the operation requires.
         self.required_scopes = required_scopes
+
+
+class ReauthenticationRequired(GatepassError):
+    """The action needs the account's password again: it was missing or wrong.
+
+    Ending other logins, and changing the password, are refused to a login that
+    is older than the re-authentication window unless the request carries the
+    password (ASVS 5.0 7.5.1, 7.5.2): a stolen session cookie alone cannot lock the
+    real user out or take the account over.
+    """
+
+    code = "reauth_required"
+    public_detail = "Enter your password again to do this."
 
 
 class CSRFError(GatepassError):

@@ -33,6 +33,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "session_expired": 401,
     "refresh_reused": 401,
     "csrf_failed": 403,
+    "reauth_required": 403,
     "forbidden": 403,
     "not_found": 404,
     "method_not_allowed": 405,
