@@ -8,11 +8,15 @@ import json
 import anyio
 import pytest
 
+from gatepass.authenticator import Authenticator
 from gatepass.cli.users import read_password
 from gatepass.errors import ValidationError
+from gatepass.keys.key import SigningKey
+from gatepass.keys.keyring import KeyRing
 from gatepass.passwords import Argon2Hasher
-from gatepass.stores import UserRecord, open_store
+from gatepass.stores import UserRecord, open_store, open_stores
 from tests.cli.helpers import run_cli
+from tests.contracts.redis_env import delete_prefix, require_redis, unique_prefix
 
 PASSWORD = "correct horse battery staple"
 
@@ -141,3 +145,77 @@ def test_interactive_password_must_be_typed_twice_the_same(
         read_password(io.BytesIO(b""), interactive=True)
     answers = iter(["same-password", "same-password"])
     assert "same-password" == read_password(io.BytesIO(b""), interactive=True)
+
+
+def _sessions_of(store_url: str, email: str, redis: str | None = None) -> int:
+    """Sign the user in once (a session) and return how many live logins they hold."""
+
+    async def go() -> int:
+        store = open_stores(store_url, redis)
+        try:
+            auth = Authenticator(store=store, keyring=KeyRing([SigningKey.generate("HS256")]))
+            user = await store.get_user_by_email(email)
+            assert user is not None
+            if not user.disabled:
+                await auth.login_session(user)
+            return len(await auth.list_logins(user.id))
+        finally:
+            await store.aclose()
+
+    return anyio.run(go)
+
+
+@pytest.mark.slow
+def test_disable_ends_every_login_and_enable_undoes_it(store_url: str) -> None:
+    """``users disable`` sets the flag and ends the user's logins (audited); ``enable``
+    clears it; another user is untouched; an unknown email exits 1 with not_found."""
+    for email in ("kim@example.com", "lee@example.com"):
+        run_cli("users", "create", "--email", email, "--store", store_url, stdin=PASSWORD)
+    assert 1 == _sessions_of(store_url, "kim@example.com")
+    assert 1 == _sessions_of(store_url, "lee@example.com")
+    result = run_cli("users", "disable", "--email", "Kim@Example.com", "--store", store_url)
+    assert 0 == result.returncode, result.stderr
+    assert {"email": "kim@example.com", "disabled": True} == {
+        k: v for k, v in json.loads(result.stdout).items() if k != "id"
+    }
+    kim = _user(store_url, "kim@example.com")
+    assert kim is not None
+    assert kim.disabled
+    assert 0 == _sessions_of(store_url, "kim@example.com")
+    assert 2 == _sessions_of(store_url, "lee@example.com")  # positive control
+    events = run_cli("audit", "list", "--user", kim.id, "--store", store_url).stdout
+    assert (
+        ["user.disable", "logout.all"]
+        == [  # newest first
+            json.loads(line)["action"] for line in events.splitlines()
+        ][:2]
+    )
+    assert (
+        0
+        == run_cli("users", "enable", "--email", "kim@example.com", "--store", store_url).returncode
+    )
+    enabled = _user(store_url, "kim@example.com")
+    assert enabled is not None
+    assert not enabled.disabled
+    assert 1 == _sessions_of(store_url, "kim@example.com")
+    unknown = run_cli("users", "disable", "--email", "nobody@example.com", "--store", store_url)
+    assert 1 == unknown.returncode
+    assert "not_found" in unknown.stderr
+
+
+@pytest.mark.slow
+def test_disable_reaches_sessions_in_redis(store_url: str) -> None:
+    """With ``--redis`` (a server run with --redis keeps sessions there), disable ends them."""
+    redis = f"{require_redis()}?prefix={unique_prefix()}"
+    try:
+        run_cli(
+            "users", "create", "--email", "ray@example.com", "--store", store_url, stdin=PASSWORD
+        )
+        assert 1 == _sessions_of(store_url, "ray@example.com", redis)
+        result = run_cli(
+            "users", "disable", "--email", "ray@example.com", "--store", store_url, "--redis", redis
+        )
+        assert 0 == result.returncode, result.stderr
+        assert 0 == _sessions_of(store_url, "ray@example.com", redis)
+    finally:
+        delete_prefix(require_redis(), redis.rsplit("prefix=", 1)[1])

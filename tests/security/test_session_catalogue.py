@@ -25,6 +25,8 @@ import re
 import secrets
 import sqlite3
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -40,6 +42,7 @@ from gatepass.config import PasswordSettings
 from gatepass.errors import (
     GatepassError,
     InvalidCredentials,
+    ReauthenticationRequired,
     RefreshTokenReused,
     SessionExpired,
     SessionNotFound,
@@ -909,36 +912,169 @@ def test_s11_logout_all_ends_every_login_of_the_user(server: Server) -> None:
     assert alive(other)  # positive control: another user's session lives on
 
 
-def test_s11_no_password_change_or_account_disable_endpoint(server: Server) -> None:
-    """There is no password/email change, reset or disable API: nothing to bypass (n/a)."""
-    paths = set(server.browser().get("/openapi.json").json()["paths"])
-    sensitive = {p for p in paths if re.search(r"password|email|reset|disable|account", p)}
-    assert set() == sensitive
-    browser, _ = session_user(server, "s11n")
-    for method in ("PUT", "PATCH"):
-        response = browser.request(method, "/auth/me", json={"password": "x" * 12})
-        assert (405, "method_not_allowed") == error_code(response)
+NEW_PASSWORD = "a different long passphrase"
+
+
+@pytest.fixture(scope="module")
+def reauth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server whose re-authentication window is 0: every login counts as old."""
+    proc = Server(
+        tmp_path_factory.mktemp("reauth"), "--login-limit", "3/minute", "--reauth-window", "0"
+    )
+    proc.start()
+    try:
+        yield proc
+    finally:
+        try:
+            proc.stop()
+        finally:
+            proc.kill()
+
+
+def test_s11_password_change_ends_every_other_login(server: Server) -> None:
+    """POST /auth/password ends the user's other sessions, token families and their access
+    tokens; this login stays; only the new password signs in; other users unaffected."""
+    browser, csrf = session_user(server, "s11p")
+    address = browser.get("/auth/me").json()["email"]
+    tokens = login(server.browser(), "/auth/token/login", address)
+    second = server.browser()
+    login(second, "/auth/session/login", address)
+    bystander, _ = session_user(server, "s11p-other")
+    change = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    response = browser.post("/auth/password", json=change, headers=browser.csrf(csrf))
+    assert 204 == response.status_code, response.text
+    assert alive(browser)  # this login stays
+    assert not alive(second)
+    me = bystander.get("/auth/me", headers=bearer(tokens["access_token"]), cookies={})
+    assert (401, "token_revoked") == error_code(me)
+    refresh = bystander.post(
+        "/auth/token/refresh", json={"refresh_token": tokens["refresh_token"]}, cookies={}
+    )
+    assert 401 == refresh.status_code
+    assert 401 == login_status(server.browser(), address, PASSWORD)
+    assert 200 == login_status(server.browser(), address, NEW_PASSWORD)
+    assert alive(bystander)  # positive control: another user's session lives on
+    audit = db_rows(server, "SELECT detail FROM audit WHERE action = 'password.change'")
+    assert ("ended 2 other logins",) in audit
+
+
+def test_s11_password_change_by_bearer_keeps_its_own_family(server: Server) -> None:
+    """A token login may change the password too (no CSRF for Bearer); its refresh
+    token keeps working, the session of the same user does not."""
+    browser, _ = session_user(server, "s11b")
+    address = browser.get("/auth/me").json()["email"]
+    client = server.browser()
+    tokens = login(client, "/auth/token/login", address)
+    change = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    response = client.post(
+        "/auth/password", json=change, headers=bearer(tokens["access_token"]), cookies={}
+    )
+    assert 204 == response.status_code, response.text
+    assert not alive(browser)
+    refreshed = client.post(
+        "/auth/token/refresh", json={"refresh_token": tokens["refresh_token"]}, cookies={}
+    )
+    assert 200 == refreshed.status_code, refreshed.text
+
+
+def test_s11_disabled_account_ends_every_login(server: Server) -> None:
+    """`gatepass users disable` on the running server's store ends the user's sessions,
+    bearer tokens and refresh tokens, and refuses logins; `enable` lets them in again."""
+    browser, _ = session_user(server, "s11d")
+    address = browser.get("/auth/me").json()["email"]
+    tokens = login(server.browser(), "/auth/token/login", address)
+    bystander, _ = session_user(server, "s11d-other")
+
+    def users(action: str) -> dict[str, Any]:
+        argv = [sys.executable, "-m", "gatepass", "users", action, "--email", address]
+        done = subprocess.run(
+            [*argv, "--store", server.store_url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={k: v for k, v in os.environ.items() if not k.startswith("GATEPASS_")},
+        )
+        assert 0 == done.returncode, done.stderr
+        result = json.loads(done.stdout)
+        assert isinstance(result, dict)
+        return result
+
+    assert {"disabled": True, "email": address} == {
+        k: v for k, v in users("disable").items() if k != "id"
+    }
+    deadline = time.monotonic() + 5.0  # the server's revocation feed follows the store
+    while alive(browser) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(browser)
+    me = bystander.get("/auth/me", headers=bearer(tokens["access_token"]), cookies={})
+    assert (401, "token_revoked") == error_code(me)
+    refresh = bystander.post(
+        "/auth/token/refresh", json={"refresh_token": tokens["refresh_token"]}, cookies={}
+    )
+    assert 401 == refresh.status_code
+    assert 401 == login_status(server.browser(), address, PASSWORD)
+    assert alive(bystander)  # positive control
+    users("enable")
+    assert 200 == login_status(server.browser(), address, PASSWORD)
 
 
 @pytest.mark.anyio
 async def test_s11_disabled_account_and_admin_termination_library(
     authenticator: Authenticator,
 ) -> None:
-    """A disabled account cannot log in; logout_all (the admin's tool) ends every login."""
-    hashed = await authenticator.hasher.hash(PASSWORD)
-    disabled = UserRecord("u-disabled", "off@example.com", hashed, 0.0, disabled=True)
-    await authenticator.store.create_user(disabled)
-    with pytest.raises(InvalidCredentials):
-        await authenticator.verify_password("off@example.com", PASSWORD)
+    """set_disabled ends every login and refuses logins; a login that raced with it (its
+    password checked before, its record made after) is ended too; enable undoes it."""
     user = await user_of(authenticator)
     session = await authenticator.login_session(user)
     pair = await authenticator.login_tokens(user)
-    await authenticator.logout_all(user.id)
+    checked = await authenticator.verify_password(user.email, PASSWORD)  # before the flag
+    await authenticator.set_disabled(user.id, True)
     with pytest.raises(SessionNotFound):
         await authenticator.authenticate([Credential("session_cookie", session.session_id)])
     with pytest.raises(TokenRevoked):
         await authenticator.authenticate([Credential("bearer", pair.access_token)])
-    assert user.id == (await authenticator.verify_password(user.email, PASSWORD)).id
+    with pytest.raises(InvalidCredentials):
+        await authenticator.verify_password(user.email, PASSWORD)
+    with pytest.raises(InvalidCredentials):  # the racing login
+        await authenticator.login_session(checked)
+    with pytest.raises(InvalidCredentials):
+        await authenticator.login_tokens(checked)
+    assert [] == await authenticator.list_logins(user.id)
+    with pytest.raises(ReauthenticationRequired):
+        await authenticator.reauthenticate(user.id, PASSWORD)
+    await authenticator.set_disabled(user.id, False)
+    again = await authenticator.verify_password(user.email, PASSWORD)
+    assert 1 == len([await authenticator.login_session(again)])
+    assert 1 == len(await authenticator.list_logins(user.id))
+
+
+@pytest.mark.anyio
+async def test_s11_password_change_library(authenticator: Authenticator) -> None:
+    """change_password checks the current password and the policy, then ends the other
+    logins (or not, when asked); the principal's own login stays."""
+    user = await user_of(authenticator)
+    mine = await authenticator.login_session(user)
+    other = await authenticator.login_tokens(user)
+    principal = await authenticator.authenticate([Credential("session_cookie", mine.session_id)])
+    with pytest.raises(ReauthenticationRequired):
+        await authenticator.change_password(principal, "not the password", NEW_PASSWORD)
+    with pytest.raises(WeakPassword):
+        await authenticator.change_password(principal, PASSWORD, "password")
+    assert 2 == len(await authenticator.list_logins(user.id))  # nothing changed yet
+    assert 1 == await authenticator.change_password(principal, PASSWORD, NEW_PASSWORD)
+    assert [mine.session.record.sid] == [x.id for x in await authenticator.list_logins(user.id)]
+    with pytest.raises(TokenRevoked):
+        await authenticator.authenticate([Credential("bearer", other.access_token)])
+    with pytest.raises(InvalidCredentials):
+        await authenticator.verify_password(user.email, PASSWORD)
+    again = await authenticator.verify_password(user.email, NEW_PASSWORD)
+    await authenticator.login_tokens(again)
+    kept = await authenticator.change_password(
+        principal, NEW_PASSWORD, PASSWORD, end_other_logins=False
+    )
+    assert 0 == kept
+    assert 2 == len(await authenticator.list_logins(user.id))
 
 
 # -- S-12 concurrent sessions --------------------------------------------------------------
@@ -972,6 +1108,130 @@ def test_s12_concurrent_sessions_policy(server: Server) -> None:
         == browser.post("/auth/logout-all", cookies=jars[0], headers=browser.csrf(csrf)).status_code
     )
     assert 0 == sum(alive(browser, jar) for jar in jars)
+
+
+def test_s12_ending_other_logins_needs_reauth_outside_the_window(
+    reauth_server: Server,
+) -> None:
+    """With the window at 0, ending another login or every login needs the password
+    (wrong or missing: 403 reauth_required, nothing ended); ending one's own does not."""
+    server = reauth_server
+    browser, csrf = session_user(server, "s12r", source="127.0.0.7")
+    address = browser.get("/auth/me").json()["email"]
+    other = server.browser("127.0.0.7")
+    login(other, "/auth/session/login", address)
+    listed = browser.get("/auth/sessions").json()["sessions"]
+    victim = next(s["id"] for s in listed if not s["current"])
+    headers = browser.csrf(csrf)
+    for body in (None, {"password": "not the password"}):
+        refused = browser.delete(f"/auth/sessions/{victim}", json=body, headers=headers)
+        assert (403, "reauth_required") == error_code(refused)
+        refused = browser.post("/auth/logout-all", json=body, headers=headers)
+        assert (403, "reauth_required") == error_code(refused)
+        assert alive(other)
+        assert alive(browser)
+    ended = browser.delete(f"/auth/sessions/{victim}", json={"password": PASSWORD}, headers=headers)
+    assert 204 == ended.status_code, ended.text
+    assert not alive(other)
+    assert alive(browser)
+    login(other, "/auth/session/login", address)
+    ended = browser.post("/auth/logout-all", json={"password": PASSWORD}, headers=headers)
+    assert 204 == ended.status_code, ended.text
+    assert not alive(other)
+    assert not alive(browser)
+    third = server.browser("127.0.0.7")
+    mine = login(third, "/auth/session/login", address)
+    own = third.delete(
+        f"/auth/sessions/{mine['session_id']}", headers=third.csrf(str(mine["csrf_token"]))
+    )
+    assert 204 == own.status_code  # ending one's own login is a logout: no password
+    audit = db_rows(server, "SELECT outcome FROM audit WHERE action = 'reauth'")
+    assert {("failed",), ("ok",)} == set(audit)
+
+
+def test_s12_reauth_guesses_are_throttled(reauth_server: Server) -> None:
+    """Wrong re-authentication passwords count as failed logins: after the limit (3), even
+    the right password is refused with 429 until the window passes: a stolen cookie is no
+    better a password oracle than the login form."""
+    server = reauth_server
+    browser, csrf = session_user(server, "s12t", source="127.0.0.8")
+    headers = browser.csrf(csrf)
+    for _ in range(3):
+        wrong = browser.post("/auth/logout-all", json={"password": "guess"}, headers=headers)
+        assert (403, "reauth_required") == error_code(wrong)
+    refused = browser.post("/auth/logout-all", json={"password": PASSWORD}, headers=headers)
+    assert (429, "rate_limited") == error_code(refused)
+    assert int(refused.headers["retry-after"]) > 0
+    assert alive(browser)
+    change = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    refused = browser.post("/auth/password", json=change, headers=headers)
+    assert (429, "rate_limited") == error_code(refused)
+
+
+def test_s12_reauth_pages(reauth_server: Server) -> None:
+    """On the pages, revoking another login or signing out everywhere from an old
+    session shows a "Confirm it's you" form; with the password it goes through."""
+    server = reauth_server
+    browser, _ = session_user(server, "s12p", source="127.0.0.9")
+    address = browser.get("/auth/me").json()["email"]
+    other = server.browser("127.0.0.9")
+    login(other, "/auth/session/login", address)
+    account = browser.get("/account")
+    token = form_token(account)
+    victim = next(
+        s["id"] for s in browser.get("/auth/sessions").json()["sessions"] if not s["current"]
+    )
+    path = f"/account/sessions/{victim}/revoke"
+    form = {"Origin": browser.origin, "Content-Type": "application/x-www-form-urlencoded"}
+    asked = browser.post(path, content=f"csrf_token={token}", headers=form)
+    assert 403 == asked.status_code
+    assert "Confirm it" in asked.text
+    assert f'action="{path}"' in asked.text
+    assert alive(other)
+    wrong = browser.post(path, content=f"csrf_token={token}&password=nope", headers=form)
+    assert "That password is not right." in wrong.text
+    assert alive(other)
+    done = browser.post(
+        path, content=f"csrf_token={form_token(asked)}&password={PASSWORD}", headers=form
+    )
+    assert (303, "/account") == (done.status_code, done.headers["location"])
+    assert not alive(other)
+    assert alive(browser)
+    asked = browser.post("/logout-all", content=f"csrf_token={token}", headers=form)
+    assert 403 == asked.status_code
+    assert 'action="/logout-all"' in asked.text
+    assert alive(browser)
+
+
+def test_s12_password_change_page(server: Server) -> None:
+    """The account page's form changes the password and signs the other devices out;
+    a wrong current password or a weak new one changes nothing (fixed messages)."""
+    browser, _ = session_user(server, "s12c")
+    address = browser.get("/auth/me").json()["email"]
+    other = server.browser()
+    login(other, "/auth/session/login", address)
+    token = form_token(browser.get("/account"))
+    form = {"Origin": browser.origin, "Content-Type": "application/x-www-form-urlencoded"}
+
+    def change(current: str, new: str) -> str:
+        body = f"csrf_token={token}&current_password={current}&new_password={new}"
+        response = browser.post("/account/password", content=body, headers=form)
+        assert 303 == response.status_code, response.text
+        return str(response.headers["location"])
+
+    assert "/account?error=wrong-password" == change("wrong-password", "another-passphrase")
+    assert "/account?error=weak-password" == change(PASSWORD.replace(" ", "+"), "password")
+    assert alive(other)
+    assert "Nothing was changed" in browser.get("/account?error=weak-password").text
+    assert "/account?notice=password-changed" == change(
+        PASSWORD.replace(" ", "+"), "another-passphrase"
+    )
+    assert not alive(other)
+    assert alive(browser)
+    assert (
+        "Every other device was signed out" in browser.get("/account?notice=password-changed").text
+    )
+    assert 200 == login_status(server.browser(), address, "another-passphrase")
 
 
 def test_s13_session_id_guessing_is_refused_without_lockout(server: Server) -> None:
@@ -1204,21 +1464,38 @@ def test_s20_secrets_never_reach_the_logs(server: Server) -> None:
 
 
 def test_s21_no_sensitive_change_without_reauth(server: Server) -> None:
-    """n/a: no change endpoints; re-registering an email cannot replace its password."""
-    browser = server.browser()
-    address = email("s21")
-    register(browser, address)
+    """A password change needs the current password (wrong: 403 reauth_required, missing:
+    422), the CSRF token for cookies, and the policy; every refusal changes nothing.
+    Re-registering an email cannot replace its password; there is no email change or
+    reset flow, hence no half-authenticated state."""
+    browser, csrf = session_user(server, "s21")
+    address = browser.get("/auth/me").json()["email"]
+    headers = browser.csrf(csrf)
+    wrong = {"current_password": "not the password", "new_password": NEW_PASSWORD}
+    refused = browser.post("/auth/password", json=wrong, headers=headers)
+    assert (403, "reauth_required") == error_code(refused)
+    missing = browser.post("/auth/password", json={"new_password": NEW_PASSWORD}, headers=headers)
+    assert (422, "validation_error") == error_code(missing)
+    weak = {"current_password": PASSWORD, "new_password": "password"}
+    assert (422, "validation_error") == error_code(
+        browser.post("/auth/password", json=weak, headers=headers)
+    )
+    good = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    no_csrf = browser.post("/auth/password", json=good, headers={"Origin": browser.origin})
+    assert (403, "csrf_failed") == error_code(no_csrf)
+    anonymous = server.browser().post("/auth/password", json=good)
+    assert 401 == anonymous.status_code
+    assert 200 == login_status(server.browser(), address, PASSWORD)  # nothing changed
     response = browser.post(
         "/auth/register", json={"email": address, "password": "another long passphrase"}
     )
     assert (409, "email_taken") == error_code(response)
-    refused = browser.post(
-        "/auth/session/login", json={"email": address, "password": "another long passphrase"}
-    )
-    assert (401, "invalid_credentials") == error_code(refused)
-    assert 200 == login_status(browser, address, PASSWORD)
+    assert 401 == login_status(server.browser(), address, "another long passphrase")
     route_paths = {getattr(r, "path", "") for r in all_routes()}
-    assert not {p for p in route_paths if re.search(r"password|reset|email", p)}
+    assert {"/auth/password", "/account/password"} == {
+        p for p in route_paths if re.search(r"password|reset|email", p)
+    }
+    assert 204 == browser.post("/auth/password", json=good, headers=headers).status_code
 
 
 def login_status(browser: Browser, address: str, password: str) -> int:

@@ -26,7 +26,8 @@ def test_every_setting_has_a_flag() -> None:
         "--audience", "api", "--signing-alg", "ES256", "--access-ttl", "60",
         "--refresh-ttl", "3600", "--session-idle-ttl", "120", "--session-absolute-ttl", "600",
         "--allowed-origin", "https://a.example", "--allowed-origin", "https://b.example",
-        "--login-limit", "5/minute", "--leeway", "2", "--dev", "--metrics",
+        "--login-limit", "5/minute", "--leeway", "2", "--reauth-window", "60", "--dev",
+        "--metrics",
         "--demo-api", "http://127.0.0.1:9000",
     )  # fmt: skip
     settings = serve.settings_from_args(args, environ={})
@@ -45,6 +46,7 @@ def test_every_setting_has_a_flag() -> None:
         allowed_origins=("https://a.example", "https://b.example"),
         login_limit="5/minute",
         leeway=2,
+        reauth_window=60,
         dev=True,
         metrics=True,
         demo_api="http://127.0.0.1:9000",

@@ -30,6 +30,7 @@ API_ENDPOINTS = {
     "/auth/token/refresh": {"post"},
     "/auth/token/logout": {"post"},
     "/auth/logout-all": {"post"},
+    "/auth/password": {"post"},  # API addition (docs/api.md)
     "/auth/me": {"get"},
     "/auth/sessions": {"get"},
     "/auth/sessions/{id}": {"delete"},

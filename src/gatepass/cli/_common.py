@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar
 import anyio
 
 from gatepass.errors import ConfigurationError, GatepassError, InvalidKey
-from gatepass.stores import Store, open_store
+from gatepass.stores import Store, open_stores
 
 __all__ = [
     "DEFAULT_STORE",
@@ -52,6 +52,7 @@ EXIT_FAILURE: Final = 1
 EXIT_USAGE: Final = 2
 #: The environment variable naming the store when ``--store`` is not given.
 STORE_ENV: Final = "GATEPASS_STORE"
+REDIS_ENV: Final = "GATEPASS_REDIS"
 #: The store used when neither ``--store`` nor ``GATEPASS_STORE`` is set.
 DEFAULT_STORE: Final = "sqlite:///gatepass.db"
 _MAX_FILE_BYTES: Final = 1 << 20
@@ -131,6 +132,26 @@ def add_store_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_redis_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--redis URL`` (default: ``$GATEPASS_REDIS``): where a server run with
+    ``--redis`` keeps its sessions, which a command that ends logins must reach."""
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help=f"the Redis of a server run with --redis (default: ${REDIS_ENV}, else none)",
+    )
+
+
+def redis_url(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> str | None:
+    """``--redis``, else ``GATEPASS_REDIS``, for commands that took :func:`add_redis_argument`."""
+    if not hasattr(args, "redis"):
+        return None
+    if args.redis:
+        return str(args.redis)
+    env = os.environ if environ is None else environ
+    return env.get(REDIS_ENV) or None
+
+
 def store_url(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> str:
     """The store URL of ``--store``, else ``GATEPASS_STORE``, else the default."""
     url: str | None = getattr(args, "store", None)
@@ -147,7 +168,7 @@ def with_store(args: argparse.Namespace, action: Callable[[Store], Awaitable[T]]
         ConfigurationError: if the store URL is malformed or names no available backend.
         StoreError: if the store fails.
     """
-    store = open_store(store_url(args))
+    store = open_stores(store_url(args), redis_url(args))
 
     async def run() -> T:
         try:

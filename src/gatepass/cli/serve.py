@@ -20,7 +20,7 @@ __all__ = ["register", "run", "settings_from_args"]
 _FIELDS = (
     "host", "port", "store", "redis", "issuer", "audience", "signing_alg", "access_ttl",
     "refresh_ttl", "session_idle_ttl", "session_absolute_ttl", "allowed_origins",
-    "login_limit", "leeway", "dev", "metrics", "demo_api",
+    "login_limit", "leeway", "reauth_window", "dev", "metrics", "demo_api",
 )  # fmt: skip
 
 
@@ -72,6 +72,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="failed logins allowed per account and per address (default 10/minute)",
     )
     add("--leeway", type=int, help="clock skew allowed on exp/nbf/iat, seconds (default 5)")
+    add(
+        "--reauth-window",
+        type=int,
+        metavar="SECONDS",
+        help="how long after a login it may end other logins without the password again "
+        "(GATEPASS_REAUTH_WINDOW; default 600; 0 always asks)",
+    )
     add(
         "--dev",
         action="store_true",

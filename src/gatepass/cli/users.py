@@ -13,16 +13,17 @@ import getpass
 import sys
 from typing import BinaryIO
 
-from gatepass.authenticator import Authenticator
+from gatepass.authenticator import Authenticator, normalize_email
 from gatepass.cli._common import (
     EXIT_OK,
     Subparsers,
+    add_redis_argument,
     add_store_argument,
     dump_json,
     format_time,
     with_store,
 )
-from gatepass.errors import ValidationError
+from gatepass.errors import NotFound, ValidationError
 from gatepass.keys.key import SigningKey
 from gatepass.keys.keyring import KeyRing
 from gatepass.stores import Store, UserRecord
@@ -35,11 +36,11 @@ _MAX_PASSWORD_BYTES = 4 * 1024 + 2
 
 
 def register(subparsers: Subparsers) -> None:
-    """Add ``gatepass users {create,list}``."""
+    """Add ``gatepass users {create,list,disable,enable}``."""
     parser = subparsers.add_parser(
         "users",
-        help="create and list user accounts in a store",
-        description="Create and list the user accounts of a gatepass store.",
+        help="create, list, disable and enable user accounts in a store",
+        description="Create, list, disable and enable the user accounts of a gatepass store.",
     )
     commands = parser.add_subparsers(dest="users_command", metavar="ACTION", required=True)
 
@@ -70,6 +71,22 @@ def register(subparsers: Subparsers) -> None:
     )
     add_store_argument(listing)
     listing.set_defaults(func=_list)
+
+    for name, disabled, text in (
+        (
+            "disable",
+            True,
+            "Disable a user: every session, token family and access token of the user is "
+            "ended at once (running servers refuse them within their revocation feed's "
+            "staleness bound, 2 s) and every later login is refused.",
+        ),
+        ("enable", False, "Enable a disabled user again: they can sign in anew."),
+    ):
+        command = commands.add_parser(name, help=text.split(":")[0].lower(), description=text)
+        command.add_argument("--email", metavar="EMAIL", required=True, help="the user's email")
+        add_store_argument(command)
+        add_redis_argument(command)
+        command.set_defaults(func=_set_disabled, disabled=disabled)
 
 
 def read_password(stdin: BinaryIO, *, interactive: bool) -> str:
@@ -109,6 +126,22 @@ def _create(args: argparse.Namespace) -> int:
         return await Authenticator(store=store, keyring=keyring).register(args.email, password)
 
     print(_user_json(with_store(args, action)))
+    return EXIT_OK
+
+
+def _set_disabled(args: argparse.Namespace) -> int:
+    keyring = KeyRing([SigningKey.generate("HS256")])  # nothing is signed (see _create)
+
+    async def action(store: Store) -> UserRecord:
+        user = await store.get_user_by_email(normalize_email(args.email))
+        if user is None:
+            raise NotFound("no user with this email")
+        authenticator = Authenticator(store=store, keyring=keyring)
+        await authenticator.set_disabled(user.id, args.disabled)
+        return user
+
+    user = with_store(args, action)
+    print(dump_json({"id": user.id, "email": user.email, "disabled": args.disabled}))
     return EXIT_OK
 
 

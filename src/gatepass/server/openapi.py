@@ -18,7 +18,11 @@ JSONDict = dict[str, Any]
 
 _ERRORS: dict[str, tuple[str, str]] = {
     "401": ("Unauthorized", "Missing, invalid, expired or revoked credential."),
-    "403": ("Forbidden", "The CSRF check failed (csrf_failed)."),
+    "403": (
+        "Forbidden",
+        "The CSRF check failed (csrf_failed), or the action needs the password again "
+        "(reauth_required).",
+    ),
     "404": ("NotFound", "No such object, or it belongs to someone else (not_found)."),
     "409": ("Conflict", "An account with this email already exists (email_taken)."),
     "413": ("PayloadTooLarge", "The body is over 64 KiB (payload_too_large)."),
@@ -133,6 +137,18 @@ _SCHEMAS: JSONDict = {
     ),
     "Sessions": _obj({"sessions": {"type": "array", "items": _ref("Login")}}, ["sessions"]),
     "ExchangeRequest": _obj({"audience": _STR, "scope": _STR}),
+    "Reauthentication": _obj(
+        {
+            "password": {
+                "type": "string",
+                "description": "The account's password; needed when the login began more "
+                "than GATEPASS_REAUTH_WINDOW seconds ago.",
+            }
+        }
+    ),
+    "PasswordChange": _obj(
+        {"current_password": _STR, "new_password": _STR}, ["current_password", "new_password"]
+    ),
     "ExchangeResponse": _obj(
         {"access_token": _STR, "token_type": {"const": "Bearer"}, "expires_in": _INT},
         ["access_token", "token_type", "expires_in"],
@@ -249,9 +265,11 @@ def _paths() -> JSONDict:
         },
         "/auth/logout-all": {
             "post": _op(
-                "Revoke every session and token family of the user.",
+                "Revoke every session and token family of the user (re-authentication "
+                "outside the window).",
                 _ok(None, "Signed out everywhere.", "204"),
-                ["401", "403", "415", "503"],
+                ["401", "403", *_JSON_ERRORS, "429", "503"],
+                body=_body("Reauthentication", required=False),
                 security=_ANY,
             )
         },
@@ -282,11 +300,23 @@ def _paths() -> JSONDict:
                 }
             ],
             "delete": _op(
-                "Revoke one login of the user.",
+                "Revoke one login of the user (another login than this one needs "
+                "re-authentication outside the window).",
                 _ok(None, "Revoked.", "204"),
-                ["401", "403", "404", "503"],
+                ["401", "403", "404", *_JSON_ERRORS, "429", "503"],
+                body=_body("Reauthentication", required=False),
                 security=_ANY,
             ),
+        },
+        "/auth/password": {
+            "post": _op(
+                "Change the password (the current one is checked); every other login of "
+                "the user is ended, this one stays.",
+                _ok(None, "Changed.", "204"),
+                ["401", "403", *_JSON_ERRORS, "429", "503"],
+                body=_body("PasswordChange"),
+                security=_ANY,
+            )
         },
         "/auth/token/exchange": {
             "post": _op(

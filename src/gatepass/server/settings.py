@@ -52,6 +52,9 @@ class ServerSettings:
     allowed_origins: tuple[str, ...] = ()
     login_limit: str = "10/minute"
     leeway: int = 5
+    #: Seconds after a login during which it may end other logins or change the
+    #: password without giving the password again.
+    reauth_window: int = 600
     dev: bool = False
     metrics: bool = False
     #: Scopes a client may request at token login / exchange.
@@ -71,6 +74,8 @@ class ServerSettings:
                 raise ConfigurationError(f"{name} must be positive")
         if not 0 <= self.leeway <= 300:
             raise ConfigurationError("leeway must be 0-300 seconds")
+        if not 0 <= self.reauth_window <= 86_400:
+            raise ConfigurationError("reauth window must be 0-86400 seconds")
         parse_rate(self.login_limit)
         if self.demo_api is not None and origin_of(self.demo_api.removesuffix("/")) is None:
             raise ConfigurationError(

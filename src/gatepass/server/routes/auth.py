@@ -27,6 +27,7 @@ from gatepass.errors import (
     RateLimited,
 )
 from gatepass.principal import Principal
+from gatepass.server import reauth
 from gatepass.server.context import ServerContext
 from gatepass.server.http import (
     client_ip,
@@ -303,16 +304,30 @@ async def token_logout(request: Request) -> Response:
 async def logout_all(request: Request) -> Response:
     """POST /auth/logout-all: every session and token family of the user, this one too."""
     ctx = _ctx(request)
-    await read_json(request, optional=True)
+    body = await read_json(request, optional=True)
+    password = optional_str(body, "password", max_len=None, text=False)
     principal = await get_request_auth(request.scope).require()
-    await ctx.authenticator.logout_all(
-        principal.user_id, ip=client_ip(request), user_agent=user_agent(request)
-    )
+    ip, agent = client_ip(request), user_agent(request)
+    await reauth.confirm(ctx, principal, password, ip=ip, user_agent=agent)
+    await ctx.authenticator.logout_all(principal.user_id, ip=ip, user_agent=agent)
     cookies = [
         *ctx.cookie_transport.clear_session_cookies(),
         *ctx.cookie_transport.clear_token_cookies()[:2],
     ]
     return empty_response(cookies=cookies)
+
+
+async def change_password(request: Request) -> Response:
+    """POST /auth/password: a new password; every other login of the user is ended."""
+    ctx = _ctx(request)
+    body = await read_json(request)
+    current = require_str(body, "current_password", max_len=None, text=False)
+    new = require_str(body, "new_password", max_len=None, text=False)
+    principal = await get_request_auth(request.scope).require()
+    await reauth.change_password(
+        ctx, principal, current, new, ip=client_ip(request), user_agent=user_agent(request)
+    )
+    return empty_response()
 
 
 # -- me, sessions, exchange ---------------------------------------------------------
@@ -355,15 +370,21 @@ async def list_sessions(request: Request) -> Response:
 
 
 async def revoke_session(request: Request) -> Response:
-    """DELETE /auth/sessions/{id}: revoke one of the user's logins; 404 if not theirs."""
+    """DELETE /auth/sessions/{id}: revoke one of the user's logins; 404 if not theirs.
+
+    Another login than the requesting one needs re-authentication outside the window.
+    """
     ctx = _ctx(request)
+    body = await read_json(request, optional=True)
+    password = optional_str(body, "password", max_len=None, text=False)
     principal = await get_request_auth(request.scope).require()
     sid = str(request.path_params["id"])
     if not 0 < len(sid) <= 64:
         raise NotFound("no such login")
-    await ctx.authenticator.revoke_login(
-        principal.user_id, sid, ip=client_ip(request), user_agent=user_agent(request)
-    )
+    ip, agent = client_ip(request), user_agent(request)
+    if sid != principal.sid:
+        await reauth.confirm(ctx, principal, password, ip=ip, user_agent=agent)
+    await ctx.authenticator.revoke_login(principal.user_id, sid, ip=ip, user_agent=agent)
     cookies: list[str] = []
     if sid == principal.sid and principal.source == "cookie":
         transport = ctx.cookie_transport
@@ -405,6 +426,7 @@ def routes() -> list[BaseRoute]:
         Route("/auth/token/refresh", token_refresh, methods=["POST"]),
         Route("/auth/token/logout", token_logout, methods=["POST"]),
         Route("/auth/logout-all", logout_all, methods=["POST"]),
+        Route("/auth/password", change_password, methods=["POST"]),
         Route("/auth/me", me, methods=["GET"]),
         Route("/auth/sessions", list_sessions, methods=["GET"]),
         Route("/auth/sessions/{id}", revoke_session, methods=["DELETE"]),

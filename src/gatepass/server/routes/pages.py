@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import jinja2
 from starlette.requests import Request
@@ -48,11 +48,13 @@ from gatepass.errors import (
     InvalidCredentials,
     PayloadTooLarge,
     RateLimited,
+    ReauthenticationRequired,
     SessionExpired,
     UnsupportedMediaType,
     ValidationError,
 )
 from gatepass.principal import Principal
+from gatepass.server import reauth
 from gatepass.server.context import ServerContext
 from gatepass.server.http import client_ip, user_agent
 from gatepass.server.routes.wellknown import record_login
@@ -93,6 +95,19 @@ _NOTICES = {
 
 
 _SIGNED_OUT = "/login?reason=signed-out"
+
+#: What the account page says after a password change (``?notice=``, ``?error=``).
+_ACCOUNT_NOTICES = {
+    "password-changed": "Your password was changed. Every other device was signed out.",
+}
+_ACCOUNT_ERRORS = {
+    "wrong-password": "Your current password was not right. Nothing was changed.",
+    "weak-password": (
+        "Choose a new password of 8 to 1024 characters that is not a commonly used "
+        "password and not your email address. Nothing was changed."
+    ),
+    "rate-limited": "Too many failed attempts. Nothing was changed; try again later.",
+}
 
 
 def _timestamp(value: float | None) -> str:
@@ -468,12 +483,14 @@ async def account_page(request: Request) -> Response:
         "logins": [(login, describe_device(login.user_agent)) for login in logins],
         "current": principal.sid,
         "csrf_token": make_csrf_token(principal.csrf_secret),
+        "notice": _ACCOUNT_NOTICES.get(request.query_params.get("notice", "")),
+        "error": _ACCOUNT_ERRORS.get(request.query_params.get("error", "")),
     }
     return _render(request, "account.html", context)
 
 
-async def _signed_in_form(request: Request) -> Principal | None:
-    """The session principal of a signed-in form post, after the CSRF rule.
+async def _signed_in_form(request: Request) -> tuple[Principal | None, dict[str, str]]:
+    """The session principal of a signed-in form post, after the CSRF rule, and the form.
 
     ``None`` without a valid session (nothing to protect); CSRFError when the form's
     ``csrf_token`` or the Origin/Referer fails.
@@ -481,18 +498,74 @@ async def _signed_in_form(request: Request) -> Principal | None:
     form = await _read_form(request)
     auth = _session_auth(request)
     if auth is None or await _live_session(auth) is None:
-        return None
-    return await auth.require(csrf_token=form.get("csrf_token", ""))
+        return None, form
+    return await auth.require(csrf_token=form.get("csrf_token", "")), form
+
+
+async def _reauth_page(
+    request: Request,
+    principal: Principal,
+    form: Mapping[str, str],
+    *,
+    action: str,
+    what: str,
+    button: str,
+) -> Response | None:
+    """None if the action may go on; else the "Confirm it's you" page that re-posts it.
+
+    Outside the re-authentication window the form must carry the password
+    (:mod:`gatepass.server.reauth`); a wrong one counts as a failed login.
+    """
+    password = form.get("password") or None
+    try:
+        await reauth.confirm(
+            _ctx(request),
+            principal,
+            password,
+            ip=client_ip(request),
+            user_agent=user_agent(request),
+        )
+    except (ReauthenticationRequired, RateLimited) as exc:
+        assert principal.csrf_secret is not None  # a session principal
+        error = None
+        if isinstance(exc, RateLimited):
+            error = _login_message(exc)
+        elif password is not None:
+            error = "That password is not right."
+        context = {
+            "action": action,
+            "what": what,
+            "button": button,
+            "error": error,
+            "csrf_token": make_csrf_token(principal.csrf_secret),
+        }
+        status, headers = error_status(exc), error_headers(exc)
+        return _render(request, "confirm.html", context, status=status, headers=headers)
+    return None
 
 
 @_html_errors
 async def revoke_login(request: Request) -> Response:
-    """POST /account/sessions/{sid}/revoke: end one login of the signed-in user."""
+    """POST /account/sessions/{sid}/revoke: end one login of the signed-in user.
+
+    Another login than this one needs the password again outside the window.
+    """
     ctx = _ctx(request)
-    principal = await _signed_in_form(request)
+    principal, form = await _signed_in_form(request)
     if principal is None:
         return _redirect(request, "/login?next=/account")
     sid = request.path_params["sid"]
+    if sid != principal.sid:
+        confirm = await _reauth_page(
+            request,
+            principal,
+            form,
+            action=f"/account/sessions/{quote(sid, safe='')}/revoke",
+            what="Revoking a login signs that device out at once.",
+            button="Revoke the login",
+        )
+        if confirm is not None:
+            return confirm
     await ctx.authenticator.revoke_login(
         principal.user_id, sid, ip=client_ip(request), user_agent=user_agent(request)
     )
@@ -505,7 +578,7 @@ async def revoke_login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     """POST /logout: end this session and clear its cookies."""
     ctx = _ctx(request)
-    principal = await _signed_in_form(request)
+    principal, _ = await _signed_in_form(request)
     if principal is not None:
         await ctx.authenticator.logout(
             principal, ip=client_ip(request), user_agent=user_agent(request)
@@ -517,12 +590,47 @@ async def logout(request: Request) -> Response:
 async def logout_all(request: Request) -> Response:
     """POST /logout-all: end every session and token family of the user."""
     ctx = _ctx(request)
-    principal = await _signed_in_form(request)
+    principal, form = await _signed_in_form(request)
     if principal is not None:
+        confirm = await _reauth_page(
+            request,
+            principal,
+            form,
+            action="/logout-all",
+            what="Signing out everywhere ends every login of your account, this one too.",
+            button="Sign out everywhere",
+        )
+        if confirm is not None:
+            return confirm
         await ctx.authenticator.logout_all(
             principal.user_id, ip=client_ip(request), user_agent=user_agent(request)
         )
     return _signed_out(request, principal)
+
+
+@_html_errors
+async def change_password(request: Request) -> Response:
+    """POST /account/password: check the current password, set the new one, and end
+    every other login; back to /account with a fixed notice or error."""
+    principal, form = await _signed_in_form(request)
+    if principal is None:
+        return _redirect(request, "/login?next=/account")
+    try:
+        await reauth.change_password(
+            _ctx(request),
+            principal,
+            form.get("current_password", ""),
+            form.get("new_password", ""),
+            ip=client_ip(request),
+            user_agent=user_agent(request),
+        )
+    except ReauthenticationRequired:
+        return _redirect(request, "/account?error=wrong-password")
+    except RateLimited:
+        return _redirect(request, "/account?error=rate-limited")
+    except ValidationError:
+        return _redirect(request, "/account?error=weak-password")
+    return _redirect(request, "/account?notice=password-changed")
 
 
 def _signed_out(request: Request, principal: Principal | None) -> Response:
@@ -587,6 +695,7 @@ def routes() -> list[BaseRoute]:
         Route("/account/sessions/{sid}/revoke", revoke_login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
         Route("/logout-all", logout_all, methods=["POST"]),
+        Route("/account/password", change_password, methods=["POST"]),
         Route("/app", app_page, methods=["GET"]),
         Mount("/static", app=_Static(_HERE / "static"), name="static"),
     ]
