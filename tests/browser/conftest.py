@@ -132,7 +132,7 @@ class ApiService:
             self.proc.wait()
 
 
-def _secure_server(root: Path, name: str, *extra: str) -> ServerProcess:
+def secure_server(root: Path, name: str, *extra: str) -> ServerProcess:
     port = free_port()
     return ServerProcess(
         root / f"{name}.db",
@@ -150,7 +150,7 @@ class Site:
 
     def __init__(self, root: Path, name: str, access_ttl: int) -> None:
         api_port = free_port()
-        self.server = _secure_server(
+        self.server = secure_server(
             root, name, "--access-ttl", str(access_ttl), "--leeway", "0",
             "--demo-api", f"http://127.0.0.1:{api_port}",
         )  # fmt: skip
@@ -195,7 +195,7 @@ def server(site: Site) -> ServerProcess:
 def strict_server(tmp_path: Path) -> Iterator[ServerProcess]:
     """A server of its own for the rate-limit and expiry messages (2 failures/minute,
     3 s idle sessions), so its counters touch no other test."""
-    server = _secure_server(
+    server = secure_server(
         tmp_path, "strict", "--session-idle-ttl", "3", "--login-limit", "2/minute"
     )
     try:

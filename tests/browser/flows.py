@@ -13,7 +13,7 @@ def register(page: Any, base: str, email: str) -> None:
     """Create an account with the /register form; ends signed in on /account."""
     page.goto(f"{base}/register")
     page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
     page.wait_for_url(f"{base}/account")
 
@@ -22,7 +22,7 @@ def sign_in(page: Any, base: str, email: str, password: str = PASSWORD) -> None:
     """Submit the /login form (wherever it leads)."""
     page.goto(f"{base}/login")
     page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
+    page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
 
@@ -37,7 +37,7 @@ def spa_sign_in(page: Any, base: str, email: str, *, create: bool = False) -> No
     page.goto(f"{base}/app")
     page.locator("#signed-out").wait_for()
     page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Create account" if create else "Sign in").click()
     page.locator("#signed-in").wait_for()
     login_rows(page).first.wait_for()

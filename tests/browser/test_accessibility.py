@@ -88,7 +88,7 @@ def test_axe_finds_nothing(
 def test_login_form_errors_are_announced_and_labelled(pages: Callable[..., Any]) -> None:
     page = pages("/login")
     page.get_by_label("Email").fill(new_email("nobody"))
-    page.get_by_label("Password").fill("wrong password here")
+    page.get_by_label("Password", exact=True).fill("wrong password here")
     page.get_by_role("button", name="Sign in").click()
     alert = page.get_by_role("alert")
     assert "incorrect" in alert.inner_text()

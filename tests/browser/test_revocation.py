@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Site, new_email
+from tests.browser.conftest import PASSWORD, Site, new_email, secure_server
 from tests.browser.flows import login_rows, poll, register, sign_in, spa_sign_in
+from tests.servers import ServerProcess
 
 #: The bound the issue sets: revocation reaches the other browser within a second.
 WITHIN = 1.0
@@ -90,3 +92,48 @@ def test_revoking_a_browser_session_signs_it_out(site: Site, two_browsers: tuple
     took = time.monotonic() - started
     assert phone.url == f"{site.url}/login?next=/account&reason=ended"
     assert took < WITHIN, f"{took:.3f} s"
+
+
+@pytest.fixture
+def reauth_server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server whose re-authentication window is 0: every login counts as old."""
+    server = secure_server(tmp_path, "reauth", "--reauth-window", "0")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_revoking_another_login_asks_for_the_password(
+    reauth_server: ServerProcess, two_browsers: tuple[Any, Any]
+) -> None:
+    """Outside the re-authentication window, the account page shows "Confirm it's you"
+    and /app its password form before ending another login; a wrong password ends
+    nothing, the right one ends it."""
+    laptop, phone = two_browsers
+    base = reauth_server.url
+    email = new_email("reauth")
+    register(laptop, base, email)
+    spa_sign_in(phone, base, email)
+
+    laptop.goto(f"{base}/account")
+    row = login_rows(laptop).filter(has_text="App login (tokens)")
+    row.get_by_role("button", name="Revoke").click()
+    laptop.get_by_role("heading", name="Confirm it's you").wait_for()
+    laptop.get_by_label("Password", exact=True).fill("wrong password here")
+    laptop.get_by_role("button", name="Revoke the login").click()
+    laptop.get_by_text("That password is not right.").wait_for()
+    assert [200, None] == phone.evaluate(STATUS, ["/auth/me"])
+    laptop.get_by_label("Password", exact=True).fill(PASSWORD)
+    laptop.get_by_role("button", name="Revoke the login").click()
+    laptop.wait_for_url(f"{base}/account")
+    poll(lambda: 401 == phone.evaluate(STATUS, ["/auth/me"])[0], WITHIN)
+
+    spa_sign_in(phone, base, email)
+    phone.get_by_role("button", name="Revoke").click()  # the laptop's session
+    phone.get_by_label("Your password").wait_for()
+    phone.get_by_label("Your password").fill(PASSWORD)
+    phone.get_by_role("button", name="Revoke the login").click()
+    phone.get_by_text("Login revoked.").wait_for()
+    laptop.goto(f"{base}/account")
+    laptop.wait_for_url(f"{base}/login?next=/account&reason=ended")

@@ -265,9 +265,24 @@ async function logout() {
   showSignedOut("Signed out.");
 }
 
-async function revoke(id, current) {
+// Revoking another login needs the password again once this login is older than the
+// server's re-authentication window (403 reauth_required): ask for it in a form.
+let pendingRevoke = null;
+
+async function revoke(id, current, password) {
   const url = "/auth/sessions/" + encodeURIComponent(id);
-  const result = await authed("DELETE", url, { csrf: true });
+  const options = password === undefined ? { csrf: true } : { csrf: true, body: { password } };
+  const result = await authed("DELETE", url, options);
+  if (!result.ok && result.data && result.data.error === "reauth_required") {
+    pendingRevoke = { id, current };
+    $("reauth-form").hidden = false;
+    $("reauth-password").value = "";
+    $("reauth-password").focus();
+    setStatus(password === undefined ? detail(result, "Enter your password.") : "That password is not right.");
+    return;
+  }
+  pendingRevoke = null;
+  $("reauth-form").hidden = true;
   if (!result.ok) {
     setStatus(detail(result, "Could not revoke that login."));
     return;
@@ -306,6 +321,10 @@ async function callApi(method) {
 }
 
 $("login-form").addEventListener("submit", login);
+$("reauth-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (pendingRevoke) revoke(pendingRevoke.id, pendingRevoke.current, $("reauth-password").value);
+});
 $("register").addEventListener("click", register);
 $("logout").addEventListener("click", logout);
 $("whoami").addEventListener("click", async () => {
