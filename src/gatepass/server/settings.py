@@ -51,6 +51,8 @@ class ServerSettings:
     session_absolute_ttl: int = 43_200
     allowed_origins: tuple[str, ...] = ()
     login_limit: str = "10/minute"
+    #: Failed logins per account per window before untrusted addresses are refused.
+    account_limit: str = "100/hour"
     leeway: int = 5
     dev: bool = False
     metrics: bool = False
@@ -72,6 +74,7 @@ class ServerSettings:
         if not 0 <= self.leeway <= 300:
             raise ConfigurationError("leeway must be 0-300 seconds")
         parse_rate(self.login_limit)
+        parse_rate(self.account_limit)
         if self.demo_api is not None and origin_of(self.demo_api.removesuffix("/")) is None:
             raise ConfigurationError(
                 "demo API must be an http(s) origin, e.g. http://127.0.0.1:9000"
@@ -112,6 +115,11 @@ class ServerSettings:
     def login_rate(self) -> tuple[int, int]:
         """(limit, window seconds) of the login throttle."""
         return parse_rate(self.login_limit)
+
+    @property
+    def account_rate(self) -> tuple[int, int]:
+        """(limit, window seconds) of the account-wide cap on failed logins."""
+        return parse_rate(self.account_limit)
 
     def with_overrides(self, **changes: Any) -> ServerSettings:
         """A copy with the given non-None fields replaced (flags win over variables)."""
