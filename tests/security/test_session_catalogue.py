@@ -10,7 +10,8 @@ reasons are in docs/security.md.
 
 Two servers run for the whole module: ``server`` (generous login limit, DEBUG logs
 captured) and ``strict`` (login limit 3/minute and second-scale lifetimes for the
-timeout and throttling items). Requests may come from any 127.0.0.0/8 address, which the
+timeout and throttling items); the account-wide cap's item starts its own, with
+``--account-limit 5/hour``. Requests may come from any 127.0.0.0/8 address, which the
 server takes as the client address, so throttling is tested from several "machines".
 """
 
