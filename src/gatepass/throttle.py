@@ -30,7 +30,7 @@ elsewhere. At a new address they wait until the oldest counted failure leaves th
 (``Retry-After``, at most one cap window). An attacker who keeps spending a fresh guess
 each time a slot frees can keep new addresses out for as long as they keep attacking: the
 throttle holds no permanent state, but no counter can tell that attacker from the user at a
-new address. Addresses whose client address is unknown are never trusted.
+new address. A client whose address is unknown is never trusted.
 
 Trust marks are stored as one throttle entry per (account, address) at the time the
 trust *ends* (``now + TRUST_TTL``), and read as "an entry later than now". Stores purge
