@@ -1,91 +1,181 @@
 """Login throttling per account and per client address, without permanent lockout.
 
-Failed logins are counted over a sliding window in a
-:class:`~gatepass.stores.base.ThrottleStore` (shared by every instance) under three
-keys: the client address, the account, and the (account, address) pair. A login
-attempt is refused with :class:`~gatepass.errors.RateLimited` (and checks no
-password) when
+Failed logins are counted in a :class:`~gatepass.stores.base.ThrottleStore` (shared by
+every instance). Three rules decide whether an attempt may check a password; when one
+refuses, :class:`~gatepass.errors.RateLimited` (with ``retry_after``) is raised and no
+password is checked:
 
-- its address is over the limit (password spraying from one address), or
-- its account is over the limit *and* this address has already failed for this
-  account within the window.
+1. **Per address** (``GATEPASS_LOGIN_LIMIT``, a short window): an address with
+   ``limit`` failures in the window is refused for every account (password spraying).
+2. **Per account, per window**: an account with ``limit`` failures in the window is
+   refused from the addresses that already failed for it in that window. An attacker
+   locks it only against their own addresses; a success clears these counters.
+3. **Account-wide cap** (``GATEPASS_ACCOUNT_LIMIT``, default ``100/hour``; ASVS 4
+   2.2.1): every failure also counts against the account over the cap's window, from
+   whatever address. Once the account is at the cap, an address is refused unless it is
+   *trusted* for this account: a successful login from it within :data:`TRUST_TTL`
+   (30 days). A trusted address is still held to rules 1-2 and to the cap for its own
+   failures, so it too gets at most ``account_limit`` failures per cap window. A
+   success does **not** reset the cap counter (else the real user logging in would
+   refill an attacker's budget).
 
-So an attacker can lock an account only against the addresses they failed from: the
-real user at a fresh address still gets to try (each such try that fails costs that
-address its turn, so a botnet gets one guess per address per window). Nothing is
-permanent: every counter forgets failures older than the window. A success clears
-the pair and account counters.
+What an attacker gets per account and cap window: ``account_limit`` failures from any
+number of addresses (a botnet's budget), plus at most ``account_limit`` from each address
+the real user signed in from in the last 30 days (an attacker behind the same NAT). Refused
+attempts are not counted, so every counter stays bounded.
+
+The trade-off, stated plainly: rule 3 lets a botnet shut *untrusted* addresses out of an
+account. The real user at an address they used before is never affected by failures from
+elsewhere. At a new address they wait until the oldest counted failure leaves the window
+(``Retry-After``, at most one cap window). An attacker who keeps spending a fresh guess
+each time a slot frees can keep new addresses out for as long as they keep attacking: the
+throttle holds no permanent state, but no counter can tell that attacker from the user at a
+new address. A client whose address is unknown is never trusted.
+
+Trust marks are stored as one throttle entry per (account, address) at the time the
+trust *ends* (``now + TRUST_TTL``), and read as "an entry later than now". Stores purge
+throttle entries older than :data:`~gatepass.stores.base.PURGE_MARGIN` (a day); a mark
+dated in the future survives that until it has expired.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 from gatepass._utils import hash_token
 from gatepass.errors import RateLimited
 from gatepass.stores.base import ThrottleStore
 from gatepass.types import Clock
 
-__all__ = ["LoginThrottle"]
+__all__ = ["TRUST_TTL", "LoginThrottle"]
+
+#: Seconds an address stays trusted for an account after a successful login from it.
+TRUST_TTL = 30 * 86400
+
+
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    ip: str  # failures from the address (short window)
+    acct: str  # failures for the account (short window; a success resets it)
+    pair: str  # failures for the account from the address (short window; reset too)
+    cap: str  # failures for the account (cap window; never reset by a success)
+    cap_pair: str  # failures for the account from the address (cap window)
+    trusted: str  # one entry dated when the address's trust for the account ends
 
 
 class LoginThrottle:
-    """Sliding-window failed-login counters.
+    """Failed-login counters: per address, per account, and an account-wide cap.
 
     Args:
         store: where counters live.
         limit: failures allowed per window (API.md ``GATEPASS_LOGIN_LIMIT``).
         window: the window in seconds.
+        account_limit: failures per account per ``account_window`` before untrusted
+            addresses are refused (``GATEPASS_ACCOUNT_LIMIT``).
+        account_window: the cap's window in seconds.
+        trust_ttl: seconds a successful login makes its address trusted for the account.
         clock: the time source.
     """
 
     def __init__(
-        self, store: ThrottleStore, *, limit: int = 10, window: int = 60, clock: Clock = time.time
+        self,
+        store: ThrottleStore,
+        *,
+        limit: int = 10,
+        window: int = 60,
+        account_limit: int = 100,
+        account_window: int = 3600,
+        trust_ttl: int = TRUST_TTL,
+        clock: Clock = time.time,
     ) -> None:
         self._store = store
         self.limit = limit
         self.window = window
+        self.account_limit = account_limit
+        self.account_window = account_window
+        self.trust_ttl = trust_ttl
         self._clock = clock
 
     @staticmethod
-    def _keys(account: str, address: str | None) -> tuple[str, str, str]:
-        # Hash the account so no email address is stored in the throttle table.
+    def _keys(account: str, address: str | None) -> _Keys:
+        # Hash the account so no email address is stored in the throttle table. Every
+        # prefix differs, so no two counters ever share a key.
         acct = hash_token(account)[:32]
         addr = address or "unknown"
-        return f"ip:{addr}", f"acct:{acct}", f"pair:{acct}:{addr}"
+        return _Keys(
+            ip=f"ip:{addr}",
+            acct=f"acct:{acct}",
+            pair=f"pair:{acct}:{addr}",
+            cap=f"cap:{acct}",
+            cap_pair=f"cappair:{acct}:{addr}",
+            trusted=f"ok:{acct}:{addr}",
+        )
 
     async def check(self, account: str, address: str | None) -> None:
         """Raise RateLimited (with ``retry_after``) if this attempt must not proceed."""
         now = self._clock()
-        ip_key, acct_key, pair_key = self._keys(account, address)
-        ip_count, ip_oldest = await self._store.count(ip_key, now, self.window)
+        keys = self._keys(account, address)
+        ip_count, ip_oldest = await self._store.count(keys.ip, now, self.window)
         if ip_count >= self.limit:
             raise RateLimited(
-                "too many failures from this address", retry_after=self._retry(now, ip_oldest)
+                "too many failures from this address",
+                retry_after=self._retry(now, ip_oldest, self.window),
             )
-        acct_count, acct_oldest = await self._store.count(acct_key, now, self.window)
+        cap_count, cap_oldest = await self._store.count(keys.cap, now, self.account_window)
+        if cap_count >= self.account_limit:
+            if not await self._trusted(keys, address, now):
+                raise RateLimited(
+                    "too many failures for this account this hour",
+                    retry_after=self._retry(now, cap_oldest, self.account_window),
+                )
+            own, own_oldest = await self._store.count(keys.cap_pair, now, self.account_window)
+            if own >= self.account_limit:
+                raise RateLimited(
+                    "too many failures for this account from this address",
+                    retry_after=self._retry(now, own_oldest, self.account_window),
+                )
+        acct_count, acct_oldest = await self._store.count(keys.acct, now, self.window)
         if acct_count >= self.limit:
-            pair_count, pair_oldest = await self._store.count(pair_key, now, self.window)
+            pair_count, pair_oldest = await self._store.count(keys.pair, now, self.window)
             if pair_count > 0:
                 oldest = max(x for x in (acct_oldest, pair_oldest) if x is not None)
                 raise RateLimited(
-                    "too many failures for this account", retry_after=self._retry(now, oldest)
+                    "too many failures for this account",
+                    retry_after=self._retry(now, oldest, self.window),
                 )
 
     async def failure(self, account: str, address: str | None) -> None:
         """Count one failed login."""
         now = self._clock()
-        for key in self._keys(account, address):
+        keys = self._keys(account, address)
+        for key in (keys.ip, keys.acct, keys.pair):
             await self._store.hit(key, now, self.window)
+        for key in (keys.cap, keys.cap_pair):
+            await self._store.hit(key, now, self.account_window)
 
     async def success(self, account: str, address: str | None) -> None:
-        """A successful login clears the account's counters (not the address's)."""
-        _, acct_key, pair_key = self._keys(account, address)
-        await self._store.reset(acct_key)
-        await self._store.reset(pair_key)
+        """A successful login clears the account's short-window counters (not the
+        address's, nor the account-wide cap) and trusts the address for the account."""
+        keys = self._keys(account, address)
+        await self._store.reset(keys.acct)
+        await self._store.reset(keys.pair)
+        if address is not None:
+            # One entry per pair, dated when the trust ends (see the module docstring).
+            await self._store.reset(keys.trusted)
+            await self._store.hit(keys.trusted, self._clock() + self.trust_ttl, self.trust_ttl)
 
-    def _retry(self, now: float, oldest: float | None) -> int:
+    async def _trusted(self, keys: _Keys, address: str | None, now: float) -> bool:
+        """Whether a login from this address succeeded for the account within the TTL."""
+        if address is None:
+            return False
+        # Entries dated in (now, now + ttl]: a trust that has not ended yet.
+        count, _ = await self._store.count(keys.trusted, now + self.trust_ttl, self.trust_ttl)
+        return count > 0
+
+    @staticmethod
+    def _retry(now: float, oldest: float | None, window: int) -> int:
         if oldest is None:
-            return self.window
-        return max(1, math.ceil(oldest + self.window - now))
+            return window
+        return max(1, math.ceil(oldest + window - now))

@@ -20,6 +20,7 @@ from gatepass._utils import hash_token
 from gatepass.errors import (
     ConfigurationError,
     NotFound,
+    RateLimited,
     StoreConflict,
     StoreUnavailable,
     ValidationError,
@@ -37,6 +38,7 @@ from gatepass.stores import (
 from gatepass.stores.base import PURGE_MARGIN
 from gatepass.stores.memory import MemoryStore
 from gatepass.stores.sqlite import SQLiteStore
+from gatepass.throttle import TRUST_TTL, LoginThrottle
 from tests.conftest import FakeClock
 from tests.contracts.race import release_together
 
@@ -673,6 +675,25 @@ class StoreContract:
         await store.hit("k", clock.now, PURGE_MARGIN * 2)
         assert 1 == await store.purge_expired(clock.now)
         assert (1, clock.now) == await store.count("k", clock.now, PURGE_MARGIN * 2)
+
+    async def test_login_trust_outlives_the_purge(self, store: Store, clock: FakeClock) -> None:
+        """A login's trust mark (a throttle entry dated when the trust ends) survives the
+        daily purge for TRUST_TTL, then lapses; a plain hit dated now would not survive."""
+        throttle = LoginThrottle(store, account_limit=1, account_window=int(HOUR), clock=clock)
+        await throttle.success("u@example.com", "192.0.2.7")
+        await store.hit("plain", clock.now, TRUST_TTL)  # the naive mark, for contrast
+        clock.advance(PURGE_MARGIN + HOUR)
+        await store.purge_expired(clock.now)
+        assert (0, None) == await store.count("plain", clock.now, TRUST_TTL)
+        await throttle.failure("u@example.com", "198.51.100.1")  # the account is capped
+        with pytest.raises(RateLimited):
+            await throttle.check("u@example.com", "198.51.100.2")
+        await throttle.check("u@example.com", "192.0.2.7")  # still trusted after the purge
+        clock.advance(TRUST_TTL - PURGE_MARGIN - HOUR)
+        await store.purge_expired(clock.now)
+        await throttle.failure("u@example.com", "198.51.100.1")
+        with pytest.raises(RateLimited):
+            await throttle.check("u@example.com", "192.0.2.7")  # 30 days on: trust lapsed
 
     # -- concurrency ------------------------------------------------------------------------
 

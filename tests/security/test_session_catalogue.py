@@ -10,7 +10,8 @@ reasons are in docs/security.md.
 
 Two servers run for the whole module: ``server`` (generous login limit, DEBUG logs
 captured) and ``strict`` (login limit 3/minute and second-scale lifetimes for the
-timeout and throttling items). Requests may come from any 127.0.0.0/8 address, which the
+timeout and throttling items); the account-wide cap's item starts its own, with
+``--account-limit 5/hour``. Requests may come from any 127.0.0.0/8 address, which the
 server takes as the client address, so throttling is tested from several "machines".
 """
 
@@ -1568,6 +1569,97 @@ async def test_s22_throttling_in_process(clock: FakeClock) -> None:
         assert 200 == await attempt("198.51.100.1", PASSWORD)  # the window passed
         events = await app.ctx.store.list_audit(limit=100)
         assert 10 == sum(e.detail == "rate_limited" for e in events)
+
+
+def test_s22_account_cap_distributed_guessing(tmp_path: Path) -> None:
+    """A real server with ``--account-limit 5/hour``: five addresses guess once each, then
+    a sixth fresh address is refused even with the right password (429 + Retry-After within
+    the hour, no cookie), on both logins. The real user's address, trusted by an earlier
+    sign-in, still signs in (positive control), and so does another account from the
+    refused address: the cap is the account's."""
+    proc = Server(tmp_path, "--account-limit", "5/hour")
+    proc.start()
+    try:
+        victim, bystander = email("s22cap"), email("s22other")
+        home = proc.browser("127.0.0.20")
+        register(home, victim)
+        register(home, bystander)
+        assert 200 == login_status(home, victim, PASSWORD)  # the user's address is trusted
+        guesses = [
+            login_status(proc.browser(f"127.0.3.{n}"), victim, f"guess number {n}")
+            for n in range(1, 6)
+        ]
+        assert [401] * 5 == guesses  # one guess per address: the per-window rules never fire
+        fresh = proc.browser("127.0.3.6")
+        for path in ("/auth/session/login", "/auth/token/login"):
+            blocked = fresh.post(path, json={"email": victim, "password": PASSWORD})
+            assert (429, "rate_limited") == error_code(blocked)
+            assert 3000 < int(blocked.headers["retry-after"]) <= 3600
+            assert not blocked.headers.get_list("set-cookie")
+        assert 200 == login_status(proc.browser("127.0.0.20"), victim, PASSWORD)
+        assert 200 == login_status(proc.browser("127.0.3.6"), bystander, PASSWORD)
+        assert 429 == login_status(proc.browser("127.0.3.7"), victim, PASSWORD)
+    finally:
+        try:
+            proc.stop()
+        finally:
+            proc.kill()
+
+
+@pytest.mark.anyio
+async def test_s22_account_cap_distributed_guessing_in_process(clock: FakeClock) -> None:
+    """The default cap, 100/hour, in-process with a moving clock: 100 addresses fail once
+    each, the 101st is refused with Retry-After = when the first failure leaves the hour and
+    is let in once it has; throttled attempts are audited and never counted."""
+    settings = ServerSettings(store="memory://", dev=True)
+    async with inprocess(settings, clock) as app:
+        victim = "cap@example.com"
+        await app.client().post("/auth/register", json={"email": victim, "password": PASSWORD})
+
+        async def attempt(ip: str, password: str) -> httpx.Response:
+            body = {"email": victim, "password": password}
+            return await app.client(ip).post("/auth/session/login", json=body)
+
+        assert 200 == (await attempt("203.0.113.1", PASSWORD)).status_code  # trusted
+        start = clock.now
+        for n in range(100):
+            assert 401 == (await attempt(f"198.51.{n // 200}.{n % 200 + 1}", "wrong!")).status_code
+            clock.advance(10)
+        blocked = await attempt("192.0.2.101", PASSWORD)
+        assert (429, "rate_limited") == error_code(blocked)
+        assert int(blocked.headers["retry-after"]) == round(start + 3600 - clock.now)
+        assert 429 == (await attempt("192.0.2.102", "another guess")).status_code
+        assert 200 == (await attempt("203.0.113.1", PASSWORD)).status_code  # the user
+        clock.advance(int(blocked.headers["retry-after"]))
+        assert 200 == (await attempt("192.0.2.101", PASSWORD)).status_code  # an hour at most
+        events = await app.ctx.store.list_audit(limit=500)
+        assert 2 == sum(e.detail == "rate_limited" for e in events)
+
+
+@pytest.mark.anyio
+async def test_s22_account_cap_distributed_guessing_library() -> None:
+    """The library's LoginThrottle (the unit that decides): the cap refuses a fresh address
+    for the capped account only, never a trusted one, and a success refills nothing."""
+    from gatepass.errors import RateLimited
+    from gatepass.stores.memory import MemoryStore
+    from gatepass.throttle import LoginThrottle
+
+    clock = FakeClock()
+    throttle = LoginThrottle(MemoryStore(clock=clock), account_limit=5, clock=clock)
+    await throttle.success("victim", "203.0.113.1")
+    for n in range(5):
+        await throttle.check("victim", f"198.51.100.{n}")  # positive control: allowed
+        await throttle.failure("victim", f"198.51.100.{n}")
+    with pytest.raises(RateLimited) as refused:
+        await throttle.check("victim", "192.0.2.1")
+    assert 3600 == refused.value.retry_after
+    await throttle.check("victim", "203.0.113.1")  # trusted: allowed
+    await throttle.check("bystander", "192.0.2.1")  # another account: allowed
+    await throttle.success("victim", "203.0.113.1")
+    with pytest.raises(RateLimited):
+        await throttle.check("victim", "192.0.2.1")
+    clock.advance(3600)
+    await throttle.check("victim", "192.0.2.1")  # the hour passed
 
 
 # -- S-23 enumeration ------------------------------------------------------------------------

@@ -26,7 +26,8 @@ def test_every_setting_has_a_flag() -> None:
         "--audience", "api", "--signing-alg", "ES256", "--access-ttl", "60",
         "--refresh-ttl", "3600", "--session-idle-ttl", "120", "--session-absolute-ttl", "600",
         "--allowed-origin", "https://a.example", "--allowed-origin", "https://b.example",
-        "--login-limit", "5/minute", "--leeway", "2", "--reauth-window", "60", "--dev",
+        "--login-limit", "5/minute", "--account-limit", "20/hour", "--leeway", "2",
+        "--reauth-window", "60", "--dev",
         "--metrics",
         "--demo-api", "http://127.0.0.1:9000",
     )  # fmt: skip
@@ -45,6 +46,7 @@ def test_every_setting_has_a_flag() -> None:
         session_absolute_ttl=600,
         allowed_origins=("https://a.example", "https://b.example"),
         login_limit="5/minute",
+        account_limit="20/hour",
         leeway=2,
         reauth_window=60,
         dev=True,
@@ -92,3 +94,15 @@ def test_bad_values_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None
     assert 2 == serve.run(args)
     assert "gatepass serve: error:" in capsys.readouterr().err
     assert 2 == serve.run(parse("--store", "ftp://nowhere"))
+
+
+def test_account_limit_from_flag_variable_and_default() -> None:
+    """GATEPASS_ACCOUNT_LIMIT / --account-limit: default 100/hour, parsed like the login limit."""
+    assert (100, 3600) == ServerSettings().account_rate
+    env = {"GATEPASS_ACCOUNT_LIMIT": "50/day"}
+    assert (50, 86400) == serve.settings_from_args(parse(), environ=env).account_rate
+    flagged = serve.settings_from_args(parse("--account-limit", "5/30s"), environ=env)
+    assert (5, 30) == flagged.account_rate
+    for bad in ("0/hour", "lots", "10/fortnight"):
+        with pytest.raises(ConfigurationError, match="invalid rate"):
+            ServerSettings(account_limit=bad)

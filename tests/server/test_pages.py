@@ -707,3 +707,32 @@ async def test_sign_out_post_with_a_dead_session_cookie_clears_it(
     assert (303, "/login?reason=signed-out") == (response.status_code, response.headers["location"])
     assert any("gp_session=;" in c for c in response.headers.get_list("set-cookie"))
     assert not any("gp_csrf" in c for c in response.headers.get_list("set-cookie"))
+
+
+async def test_account_cap_refuses_the_form_from_a_fresh_address(clock: FakeClock) -> None:
+    """Over the account-wide cap, the sign-in form from an address without an earlier
+    success for the account gets the 429 page; the user's own address still signs in."""
+    async with running(clock, account_limit="2/hour") as srv:
+        await srv.ctx.authenticator.register(EMAIL, PASSWORD)
+
+        def from_address(ip: str) -> httpx.AsyncClient:
+            transport = httpx.ASGITransport(app=srv.app, client=(ip, 40000))
+            return httpx.AsyncClient(transport=transport, base_url=srv.base_url)
+
+        async with (
+            from_address("203.0.113.7") as home,
+            from_address("198.51.100.1") as bot1,
+            from_address("198.51.100.2") as bot2,
+            from_address("192.0.2.66") as fresh,
+            from_address("203.0.113.7") as home_later,  # a new cookie jar, same address
+        ):
+            assert 303 == (await sign_in(home)).status_code  # trusts 203.0.113.7
+            wrong = [await sign_in(bot, password="wrong password") for bot in (bot1, bot2)]
+            blocked = await sign_in(fresh)
+            again = await sign_in(home_later)
+    assert [401, 401] == [r.status_code for r in wrong]
+    assert (429, "text/html") == (blocked.status_code, blocked.headers["content-type"][:9])
+    assert 3500 < int(blocked.headers["retry-after"]) <= 3600
+    assert "Too many failed sign-ins" in blocked.text
+    assert "__Host-gp_session" not in set_cookies(blocked)
+    assert 303 == again.status_code

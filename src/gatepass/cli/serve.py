@@ -20,7 +20,7 @@ __all__ = ["register", "run", "settings_from_args"]
 _FIELDS = (
     "host", "port", "store", "redis", "issuer", "audience", "signing_alg", "access_ttl",
     "refresh_ttl", "session_idle_ttl", "session_absolute_ttl", "allowed_origins",
-    "login_limit", "leeway", "reauth_window", "dev", "metrics", "demo_api",
+    "login_limit", "account_limit", "leeway", "reauth_window", "dev", "metrics", "demo_api",
 )  # fmt: skip
 
 
@@ -70,6 +70,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add(
         "--login-limit",
         help="failed logins allowed per account and per address (default 10/minute)",
+    )
+    add(
+        "--account-limit",
+        help="failed logins per account (any address) before addresses without a recent "
+        "successful login are refused (GATEPASS_ACCOUNT_LIMIT; default 100/hour)",
     )
     add("--leeway", type=int, help="clock skew allowed on exp/nbf/iat, seconds (default 5)")
     add(

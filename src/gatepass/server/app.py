@@ -70,6 +70,7 @@ async def build_context(settings: ServerSettings, *, clock: Clock = time.time) -
     )
     cookies = CookieSettings(secure=not settings.dev)
     limit, window = settings.login_rate
+    account_limit, account_window = settings.account_rate
     return ServerContext(
         settings=settings,
         store=store,
@@ -77,7 +78,14 @@ async def build_context(settings: ServerSettings, *, clock: Clock = time.time) -
         cookies=cookies,
         cookie_transport=CookieTransport(cookies),
         csrf=CSRFPolicy(settings.effective_origins),
-        throttle=LoginThrottle(store, limit=limit, window=window, clock=clock),
+        throttle=LoginThrottle(
+            store,
+            limit=limit,
+            window=window,
+            account_limit=account_limit,
+            account_window=account_window,
+            clock=clock,
+        ),
     )
 
 

@@ -51,6 +51,8 @@ class ServerSettings:
     session_absolute_ttl: int = 43_200
     allowed_origins: tuple[str, ...] = ()
     login_limit: str = "10/minute"
+    #: Failed logins per account per window before untrusted addresses are refused.
+    account_limit: str = "100/hour"
     leeway: int = 5
     #: Seconds after a login during which it may end other logins or change the
     #: password without giving the password again.
@@ -77,6 +79,7 @@ class ServerSettings:
         if not 0 <= self.reauth_window <= 86_400:
             raise ConfigurationError("reauth window must be 0-86400 seconds")
         parse_rate(self.login_limit)
+        parse_rate(self.account_limit)
         if self.demo_api is not None and origin_of(self.demo_api.removesuffix("/")) is None:
             raise ConfigurationError(
                 "demo API must be an http(s) origin, e.g. http://127.0.0.1:9000"
@@ -117,6 +120,11 @@ class ServerSettings:
     def login_rate(self) -> tuple[int, int]:
         """(limit, window seconds) of the login throttle."""
         return parse_rate(self.login_limit)
+
+    @property
+    def account_rate(self) -> tuple[int, int]:
+        """(limit, window seconds) of the account-wide cap on failed logins."""
+        return parse_rate(self.account_limit)
 
     def with_overrides(self, **changes: Any) -> ServerSettings:
         """A copy with the given non-None fields replaced (flags win over variables)."""
