@@ -4,11 +4,10 @@ Pages are the *session* column: they read only the session cookie, so a token-co
 login made on ``/app`` never signs a user in to ``/account``. Every form carries a
 hidden ``csrf_token``:
 
-- ``/login`` and ``/register`` bind it to a pre-login cookie (``gp_prelogin``: the
-  cookie prefix + ``prelogin``; HttpOnly, SameSite=Lax, ``__Host-`` in secure mode) holding
-  a random secret, so an attacker's
-  page cannot sign the victim in to the attacker's account (login CSRF, SECURITY.md
-  CSRF-08). The cookie is deleted at login.
+- ``/login`` and ``/register`` bind it to a pre-login cookie (``gp_prelogin``: the cookie
+  prefix + ``prelogin``; HttpOnly, SameSite=Lax, ``__Host-`` in secure mode) holding a
+  random secret, so an attacker's page cannot sign the victim in to the attacker's
+  account (login CSRF, SECURITY.md CSRF-08). The cookie is deleted at login.
 - signed-in forms carry a token minted for the session's CSRF secret.
 
 The first are checked with :meth:`CSRFPolicy.check <gatepass.transports.csrf.CSRFPolicy.check>`
