@@ -12,7 +12,8 @@ A token arrives in one of two ways:
   Cookies are scoped by host, not port, so the page's cookie reaches this service on
   the same host; in production route the service under the auth server's host (say
   `/api/` on the proxy). A cookie is ambient, so unsafe methods get API.md's CSRF rule:
-  an allowed Origin, and `X-CSRF-Token` matching the token's CSRF claim.
+  an allowed Origin, and `X-CSRF-Token` matching the token's CSRF claim. The cookie's
+  name follows `GATEPASS_DEV` and `GATEPASS_COOKIE_PREFIX` (set both as for the server).
 
 CORS admits only the auth server's origin (or `GATEPASS_ALLOWED_ORIGINS`).
 """
@@ -27,7 +28,7 @@ from fastapi import Body, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 
-from gatepass import CSRFError, GatepassError, Principal, open_store
+from gatepass import CookieSettings, CSRFError, GatepassError, Principal, open_store
 from gatepass.asgi.errors import error_body, error_headers, error_status
 from gatepass.errors import MissingCredential
 from gatepass.keys.remote import RemoteJWKS
@@ -39,7 +40,11 @@ from gatepass.transports.csrf import CSRF_HEADER, SAFE_METHODS, CSRFPolicy, orig
 
 AUTH_URL = os.environ.get("GATEPASS_URL", "http://127.0.0.1:8000").rstrip("/")
 DEV = os.environ.get("GATEPASS_DEV", "").lower() in ("1", "true", "yes", "on")
-ACCESS_COOKIE = "gp_access" if DEV else "__Host-gp_access"
+# As `gatepass serve`: set but empty means no prefix (`__Host-access`).
+COOKIES = CookieSettings.with_prefix(
+    os.environ.get("GATEPASS_COOKIE_PREFIX", "gp_"), secure=not DEV
+)
+ACCESS_COOKIE = COOKIES.full_name(COOKIES.access_name)
 ORIGINS = [
     origin
     for raw in os.environ.get("GATEPASS_ALLOWED_ORIGINS", AUTH_URL).replace(",", " ").split()

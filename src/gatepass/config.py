@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from gatepass.errors import ConfigurationError
 from gatepass.types import SameSite
 
 __all__ = ["CookieSettings", "PasswordSettings", "SessionSettings", "TokenSettings"]
+
+
+#: A cookie name prefix (CK-07): at most 16 of ``A-Z a-z 0-9 _ -``, possibly none.
+_COOKIE_PREFIX = re.compile(r"[A-Za-z0-9_-]{0,16}")
 
 
 def _positive(name: str, value: float) -> None:
@@ -108,9 +113,49 @@ class CookieSettings:
         ):
             raise ConfigurationError("SameSite=None requires secure cookies")
 
+    @classmethod
+    def with_prefix(cls, prefix: str, *, secure: bool = True) -> CookieSettings:
+        """Settings naming the cookies ``prefix`` + ``session``/``access``/``refresh``/``csrf``.
+
+        ``with_prefix("gp_")`` gives the default names; ``with_prefix("")`` gives generic
+        ones (``__Host-session`` in secure mode) that do not name the software
+        (OWASP "Session ID Name Fingerprinting", SECURITY.md CK-07). Other fields keep
+        their defaults (change them with :func:`dataclasses.replace`).
+
+        Raises:
+            ConfigurationError: the prefix has more than 16 characters, one outside
+                ``A-Z a-z 0-9 _ -``, or starts with ``__`` (reserved for the browsers'
+                ``__Host-``/``__Secure-`` prefixes, which ``secure`` adds itself).
+        """
+        _check_cookie_prefix(prefix)
+        return cls(
+            secure=secure,
+            session_name=f"{prefix}session",
+            access_name=f"{prefix}access",
+            refresh_name=f"{prefix}refresh",
+            csrf_name=f"{prefix}csrf",
+        )
+
     def full_name(self, name: str) -> str:
         """The cookie name as sent: ``__Host-`` + name in secure mode."""
         return f"__Host-{name}" if self.secure else name
+
+
+def _check_cookie_prefix(prefix: str) -> None:
+    """Check a cookie name prefix (see :meth:`CookieSettings.with_prefix`).
+
+    Raises:
+        ConfigurationError: it is not at most 16 of ``A-Z a-z 0-9 _ -``, or starts
+            with ``__``.
+    """
+    if not _COOKIE_PREFIX.fullmatch(prefix):
+        raise ConfigurationError(
+            f"invalid cookie prefix {prefix!r}: use at most 16 of A-Z a-z 0-9 _ -"
+        )
+    if prefix.startswith("__"):
+        raise ConfigurationError(
+            f"invalid cookie prefix {prefix!r}: a leading __ is reserved for __Host-/__Secure-"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,3 +167,41 @@ async def test_example_api_service(
             with anyio.fail_after(3):
                 while (await api.get("/orders", headers=bearer)).status_code != 401:
                     await anyio.sleep(0.01)
+
+
+@pytest.mark.parametrize(
+    ("env", "name", "ignored"),
+    [
+        ({"GATEPASS_DEV": "1", "GATEPASS_COOKIE_PREFIX": ""}, "access", "gp_access"),
+        ({"GATEPASS_DEV": "1", "GATEPASS_COOKIE_PREFIX": "sso_"}, "sso_access", "gp_access"),
+        ({"GATEPASS_DEV": "1"}, "gp_access", "access"),
+        ({"GATEPASS_COOKIE_PREFIX": ""}, "__Host-access", "__Host-gp_access"),
+    ],
+)
+async def test_example_api_service_follows_the_cookie_prefix(
+    auth_server: tuple[httpx.AsyncClient, ServerContext],
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    name: str,
+    ignored: str,
+) -> None:
+    """The example reads the access cookie named by GATEPASS_COOKIE_PREFIX and GATEPASS_DEV."""
+    client, ctx = auth_server
+    monkeypatch.setenv("GATEPASS_STORE", ctx.settings.store)
+    monkeypatch.setenv("GATEPASS_ISSUER", ctx.settings.effective_issuer)
+    monkeypatch.delenv("GATEPASS_DEV", raising=False)
+    monkeypatch.delenv("GATEPASS_COOKIE_PREFIX", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    namespace: dict[str, Any] = runpy.run_path(str(EXAMPLE))
+    assert name == namespace["ACCESS_COOKIE"]
+    token = (await login(client))["access_token"]
+    async with lifespan(namespace["app"]) as (app, _):
+        namespace["app"].state.verifier.jwks._client = client
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
+            assert (
+                200 == (await api.get("/orders", headers={"Cookie": f"{name}={token}"})).status_code
+            )
+            refused = await api.get("/orders", headers={"Cookie": f"{ignored}={token}"})
+            assert 401 == refused.status_code

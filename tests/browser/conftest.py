@@ -102,7 +102,8 @@ class ApiService:
             GATEPASS_STORE=f"sqlite:///{auth.db}",
             GATEPASS_ALLOWED_ORIGINS=auth.url,
             GATEPASS_LEEWAY="0",
-            PYTHONPATH=str(ROOT),
+            # keep an inherited PYTHONPATH (say src of a worktree) after the examples' root
+            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         )
         argv = [
             sys.executable, "-m", "uvicorn", "examples.api_service:app",

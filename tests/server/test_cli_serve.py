@@ -27,9 +27,8 @@ def test_every_setting_has_a_flag() -> None:
         "--refresh-ttl", "3600", "--session-idle-ttl", "120", "--session-absolute-ttl", "600",
         "--allowed-origin", "https://a.example", "--allowed-origin", "https://b.example",
         "--login-limit", "5/minute", "--account-limit", "20/hour", "--leeway", "2",
-        "--reauth-window", "60", "--dev",
-        "--metrics",
-        "--demo-api", "http://127.0.0.1:9000",
+        "--reauth-window", "60", "--dev", "--metrics",
+        "--demo-api", "http://127.0.0.1:9000", "--cookie-prefix", "app_",
     )  # fmt: skip
     settings = serve.settings_from_args(args, environ={})
     expected = ServerSettings(
@@ -52,6 +51,7 @@ def test_every_setting_has_a_flag() -> None:
         dev=True,
         metrics=True,
         demo_api="http://127.0.0.1:9000",
+        cookie_prefix="app_",
     )
     assert expected == settings
     defaults = ServerSettings()
@@ -106,3 +106,61 @@ def test_account_limit_from_flag_variable_and_default() -> None:
     for bad in ("0/hour", "lots", "10/fortnight"):
         with pytest.raises(ConfigurationError, match="invalid rate"):
             ServerSettings(account_limit=bad)
+
+
+def test_cookie_prefix_default_empty_and_custom() -> None:
+    """Default gp_ (API.md's names); "" and a custom prefix rename every cookie."""
+    default = serve.settings_from_args(parse(), environ={})
+    assert ("gp_", "gp_session", "gp_prelogin") == (
+        default.cookie_prefix,
+        default.cookies.session_name,
+        default.prelogin_cookie,
+    )
+    empty = serve.settings_from_args(parse("--cookie-prefix", ""), environ={})
+    names = empty.cookies
+    assert ["__Host-session", "__Host-access", "__Host-refresh", "__Host-csrf"] == [
+        names.full_name(n)
+        for n in (names.session_name, names.access_name, names.refresh_name, names.csrf_name)
+    ]
+    assert "prelogin" == empty.prelogin_cookie
+    custom = serve.settings_from_args(parse("--cookie-prefix", "sso_", "--dev"), environ={})
+    assert ("sso_csrf", "sso_csrf") == (
+        custom.cookies.csrf_name,
+        custom.cookies.full_name(custom.cookies.csrf_name),
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "argv", "expected"),
+    [
+        ({"GATEPASS_COOKIE_PREFIX": "sso_"}, (), "sso_"),
+        ({"GATEPASS_COOKIE_PREFIX": ""}, (), ""),  # set but empty: the empty prefix
+        ({"GATEPASS_COOKIE_PREFIX": "sso_"}, ("--cookie-prefix", "web_"), "web_"),
+        ({"GATEPASS_COOKIE_PREFIX": "sso_"}, ("--cookie-prefix", ""), ""),
+        ({"GATEPASS_COOKIE_PREFIX": ""}, ("--cookie-prefix", "gp_"), "gp_"),
+    ],
+)
+def test_cookie_prefix_flag_wins_over_environment(
+    env: dict[str, str], argv: tuple[str, ...], expected: str
+) -> None:
+    """GATEPASS_COOKIE_PREFIX applies without the flag (even empty); the flag wins."""
+    assert expected == serve.settings_from_args(parse(*argv), environ=env).cookie_prefix
+
+
+@pytest.mark.parametrize("prefix", ["p" * 17, "gp;", "a b", "gp.", "__Host-"])
+def test_bad_cookie_prefix_is_a_configuration_error(prefix: str) -> None:
+    with pytest.raises(ConfigurationError, match="cookie prefix"):
+        ServerSettings(cookie_prefix=prefix)
+    with pytest.raises(ConfigurationError, match="cookie prefix"):
+        serve.settings_from_args(parse(), environ={"GATEPASS_COOKIE_PREFIX": prefix})
+
+
+def test_bad_cookie_prefix_exits_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bad --cookie-prefix or GATEPASS_COOKIE_PREFIX: exit 2 with a message, no server."""
+    assert 2 == serve.run(parse("--cookie-prefix", "gp;", "--store", "memory://"))
+    assert "gatepass serve: error: invalid cookie prefix 'gp;'" in capsys.readouterr().err
+    monkeypatch.setenv("GATEPASS_COOKIE_PREFIX", "x" * 17)
+    assert 2 == serve.run(parse("--store", "memory://"))
+    assert "cookie prefix" in capsys.readouterr().err

@@ -21,6 +21,7 @@ _FIELDS = (
     "host", "port", "store", "redis", "issuer", "audience", "signing_alg", "access_ttl",
     "refresh_ttl", "session_idle_ttl", "session_absolute_ttl", "allowed_origins",
     "login_limit", "account_limit", "leeway", "reauth_window", "dev", "metrics", "demo_api",
+    "cookie_prefix",
 )  # fmt: skip
 
 
@@ -101,6 +102,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="ORIGIN",
         help="origin of an API service the /app demo calls, e.g. examples/api_service.py "
         "(GATEPASS_DEMO_API; default none)",
+    )
+    add(
+        "--cookie-prefix",
+        metavar="PREFIX",
+        help="start of every cookie name, at most 16 of A-Z a-z 0-9 _ -; '' gives "
+        "generic names (__Host-session) that do not reveal the software "
+        "(GATEPASS_COOKIE_PREFIX; default gp_)",
     )
 
 

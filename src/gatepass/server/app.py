@@ -24,7 +24,7 @@ from gatepass.asgi.middleware import (
     attach_request_auth,
 )
 from gatepass.authenticator import Authenticator
-from gatepass.config import CookieSettings, SessionSettings, TokenSettings
+from gatepass.config import SessionSettings, TokenSettings
 from gatepass.integrations.starlette import exception_handlers
 from gatepass.keys.persisted import load_keyring
 from gatepass.server.context import ServerContext
@@ -68,7 +68,7 @@ async def build_context(settings: ServerSettings, *, clock: Clock = time.time) -
         allowed_scopes=settings.allowed_scopes,
         clock=clock,
     )
-    cookies = CookieSettings(secure=not settings.dev)
+    cookies = settings.cookies
     limit, window = settings.login_rate
     account_limit, account_window = settings.account_rate
     return ServerContext(

@@ -3,7 +3,7 @@
 Written by hand from API.md, so it says exactly what the routes do: request and
 response schemas, the error responses (all one ``Error`` schema), and the security
 schemes (Bearer token, session cookie, token cookies, the ``X-CSRF-Token`` header).
-Cookie names follow the server's mode (``__Host-`` prefix except in ``--dev``).
+Cookie names follow the server's cookie prefix and mode (``__Host-`` except in ``--dev``).
 """
 
 from __future__ import annotations
@@ -360,10 +360,11 @@ def _responses() -> JSONDict:
 
 def openapi_document(settings: ServerSettings) -> JSONDict:
     """The OpenAPI 3.1 document for a server with these settings."""
-    prefix = "" if settings.dev else "__Host-"
+    names = settings.cookies
 
     def cookie(name: str, description: str) -> JSONDict:
-        return {"type": "apiKey", "in": "cookie", "name": prefix + name, "description": description}
+        full = names.full_name(name)
+        return {"type": "apiKey", "in": "cookie", "name": full, "description": description}
 
     return {
         "openapi": "3.1.0",
@@ -379,9 +380,11 @@ def openapi_document(settings: ServerSettings) -> JSONDict:
             "responses": _responses(),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
-                "sessionCookie": cookie("gp_session", "Server-side session id."),
-                "accessCookie": cookie("gp_access", "Access JWT (token-cookie transport)."),
-                "refreshCookie": cookie("gp_refresh", "Refresh token (token-cookie transport)."),
+                "sessionCookie": cookie(names.session_name, "Server-side session id."),
+                "accessCookie": cookie(names.access_name, "Access JWT (token-cookie transport)."),
+                "refreshCookie": cookie(
+                    names.refresh_name, "Refresh token (token-cookie transport)."
+                ),
                 "csrfHeader": {
                     "type": "apiKey",
                     "in": "header",

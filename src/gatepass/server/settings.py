@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from gatepass.config import CookieSettings
 from gatepass.errors import ConfigurationError
 from gatepass.transports.csrf import origin_of
 
@@ -20,6 +21,8 @@ __all__ = ["ServerSettings", "parse_rate"]
 _RATE = re.compile(r"\s*(\d+)\s*/\s*(second|minute|hour|day|\d+s)\s*")
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 SIGNING_ALGS = ("EdDSA", "Ed25519", "ES256", "RS256", "HS256")
+#: Settings whose variable, set but empty, means the empty value rather than "unset".
+_EMPTY_IS_A_VALUE = frozenset({"cookie_prefix"})
 
 
 def parse_rate(text: str) -> tuple[int, int]:
@@ -63,6 +66,9 @@ class ServerSettings:
     allowed_scopes: tuple[str, ...] = field(default=("read", "write"))
     #: Origin of an API service the ``/app`` demo calls (``examples/api_service.py``).
     demo_api: str | None = None
+    #: Start of every cookie name (``gp_session``...); ``""`` gives generic names that
+    #: do not reveal the software (``__Host-session``; CK-07).
+    cookie_prefix: str = "gp_"
 
     def __post_init__(self) -> None:
         if self.signing_alg not in SIGNING_ALGS:
@@ -84,6 +90,7 @@ class ServerSettings:
             raise ConfigurationError(
                 "demo API must be an http(s) origin, e.g. http://127.0.0.1:9000"
             )
+        CookieSettings.with_prefix(self.cookie_prefix)
 
     @property
     def base_url(self) -> str:
@@ -117,6 +124,16 @@ class ServerSettings:
         return origin_of(self.demo_api.removesuffix("/")) if self.demo_api else None
 
     @property
+    def cookies(self) -> CookieSettings:
+        """The cookie settings: names from :attr:`cookie_prefix`, secure unless dev."""
+        return CookieSettings.with_prefix(self.cookie_prefix, secure=not self.dev)
+
+    @property
+    def prelogin_cookie(self) -> str:
+        """Base name of the pages' pre-login (login CSRF) cookie: prefix + ``prelogin``."""
+        return f"{self.cookie_prefix}prelogin"
+
+    @property
     def login_rate(self) -> tuple[int, int]:
         """(limit, window seconds) of the login throttle."""
         return parse_rate(self.login_limit)
@@ -132,12 +149,16 @@ class ServerSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServerSettings:
-        """Settings from ``GATEPASS_*`` variables, then ``overrides`` (non-None) on top."""
+        """Settings from ``GATEPASS_*`` variables, then ``overrides`` (non-None) on top.
+
+        An empty variable counts as unset, except ``GATEPASS_COOKIE_PREFIX``, for which
+        the empty prefix is a value of its own.
+        """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = env.get(f"GATEPASS_{f.name.upper()}")
-            if raw is None or raw == "":
+            if raw is None or (raw == "" and f.name not in _EMPTY_IS_A_VALUE):
                 continue
             values[f.name] = _convert(f.name, raw, f.type)
         return replace(cls(), **values).with_overrides(**overrides)

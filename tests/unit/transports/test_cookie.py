@@ -255,3 +255,63 @@ def test_credential_repr_hides_the_value() -> None:
     text = repr(Credential("session_cookie", "super-secret-id"))
     assert "super-secret-id" not in text
     assert "session_cookie" in text
+
+
+# -- cookie name prefix (CK-07) ----------------------------------------------------------
+
+
+def test_with_prefix_gp_gives_the_default_names() -> None:
+    """with_prefix("gp_") is exactly the default settings (API.md's names)."""
+    assert CookieSettings() == CookieSettings.with_prefix("gp_")
+    assert DEV == CookieSettings.with_prefix("gp_", secure=False)
+
+
+def test_with_empty_prefix_names_are_generic() -> None:
+    """An empty prefix: __Host-session, -csrf, -access, -refresh; no gp_ name at all."""
+    transport = CookieTransport(CookieSettings.with_prefix(""))
+    set_values = [
+        *transport.session_cookies("s1", "c1", max_age=None),
+        *transport.token_cookies("a1", "r1", "c1", access_max_age=60, refresh_max_age=600),
+    ]
+    names = [v.partition("=")[0] for v in set_values]
+    assert [
+        "__Host-session",
+        "__Host-csrf",
+        "__Host-access",
+        "__Host-refresh",
+        "__Host-csrf",
+    ] == names
+    assert "__Host-csrf" == transport.csrf_cookie_name
+    header = "; ".join(v.split(";")[0] for v in set_values)
+    assert [
+        Credential("session_cookie", "s1"),
+        Credential("access_cookie", "a1"),
+        Credential("refresh_cookie", "r1"),
+    ] == transport.extract(parse_cookie_header(header))
+    assert [] == transport.extract({"__Host-gp_session": "s", "session": "s"})
+
+
+def test_with_custom_prefix_in_dev_mode() -> None:
+    """A custom prefix in dev mode gives bare prefixed names, and only those are read."""
+    settings = CookieSettings.with_prefix("Sso-1_", secure=False)
+    assert ("Sso-1_session", "Sso-1_csrf") == (settings.session_name, settings.csrf_name)
+    transport = CookieTransport(settings)
+    assert [Credential("access_cookie", "a")] == transport.extract(
+        {"Sso-1_access": "a", "gp_session": "s"}
+    )
+    assert clear_cookie(settings.refresh_name, settings=settings, same_site="strict").startswith(
+        "Sso-1_refresh=;"
+    )
+
+
+def test_with_prefix_accepts_16_characters() -> None:
+    assert "p" * 16 + "csrf" == CookieSettings.with_prefix("p" * 16).csrf_name
+
+
+@pytest.mark.parametrize(
+    "prefix", ["p" * 17, "gp;", "gp=", "a b", "gp.", "gp\n", "é_", "__Host-", "__Secure-", "__x"]
+)
+def test_with_prefix_refuses_bad_prefixes(prefix: str) -> None:
+    """Only A-Z a-z 0-9 _ -, at most 16, and no leading __ (browser cookie prefixes)."""
+    with pytest.raises(ConfigurationError, match="cookie prefix"):
+        CookieSettings.with_prefix(prefix)

@@ -4,10 +4,10 @@ Pages are the *session* column: they read only the session cookie, so a token-co
 login made on ``/app`` never signs a user in to ``/account``. Every form carries a
 hidden ``csrf_token``:
 
-- ``/login`` and ``/register`` bind it to a pre-login cookie (``gp_prelogin``, HttpOnly,
-  SameSite=Lax, ``__Host-`` in secure mode) holding a random secret, so an attacker's
-  page cannot sign the victim in to the attacker's account (login CSRF, SECURITY.md
-  CSRF-08). The cookie is deleted at login.
+- ``/login`` and ``/register`` bind it to a pre-login cookie (``gp_prelogin``: the cookie
+  prefix + ``prelogin``; HttpOnly, SameSite=Lax, ``__Host-`` in secure mode) holding a
+  random secret, so an attacker's page cannot sign the victim in to the attacker's
+  account (login CSRF, SECURITY.md CSRF-08). The cookie is deleted at login.
 - signed-in forms carry a token minted for the session's CSRF secret.
 
 The first are checked with :meth:`CSRFPolicy.check <gatepass.transports.csrf.CSRFPolicy.check>`
@@ -62,10 +62,8 @@ from gatepass.server.useragent import describe_device
 from gatepass.transports.cookie import clear_cookie, parse_cookie_header, set_cookie
 from gatepass.transports.csrf import make_csrf_token, new_csrf_secret
 
-__all__ = ["PRELOGIN_COOKIE", "routes", "safe_next"]
+__all__ = ["routes", "safe_next"]
 
-#: Base name of the pre-login cookie (``__Host-gp_prelogin`` in secure mode).
-PRELOGIN_COOKIE = "gp_prelogin"
 #: Largest form body read (API.md: bodies over 64 KiB get 413).
 MAX_FORM_BYTES = 64 * 1024
 _MAX_FIELDS = 16
@@ -161,7 +159,8 @@ def _ctx(request: Request) -> ServerContext:
 
 def _prelogin_secret(request: Request) -> str | None:
     """The pre-login cookie's secret, if the request has a well-formed one."""
-    name = _ctx(request).cookies.full_name(PRELOGIN_COOKIE)
+    ctx = _ctx(request)
+    name = ctx.cookies.full_name(ctx.settings.prelogin_cookie)
     value = parse_cookie_header(request.headers.get("cookie")).get(name, "")
     return value if _SECRET.fullmatch(value) else None
 
@@ -314,7 +313,8 @@ def _prelogin_form(request: Request) -> tuple[str, list[str]]:
     cookies: list[str] = []
     if secret is None:
         secret = new_csrf_secret()
-        cookies.append(set_cookie(PRELOGIN_COOKIE, secret, settings=ctx.cookies, same_site="lax"))
+        name = ctx.settings.prelogin_cookie
+        cookies.append(set_cookie(name, secret, settings=ctx.cookies, same_site="lax"))
     return make_csrf_token(secret), cookies
 
 
@@ -329,7 +329,8 @@ async def _start_session(request: Request, user_id: str, next_path: str | None) 
         user, replaces=_session_cookie(request), ip=address, user_agent=agent
     )
     cookies = ctx.cookie_transport.session_cookies(login.session_id, login.csrf_token, max_age=None)
-    cookies.append(clear_cookie(PRELOGIN_COOKIE, settings=ctx.cookies, same_site="lax"))
+    prelogin = ctx.settings.prelogin_cookie
+    cookies.append(clear_cookie(prelogin, settings=ctx.cookies, same_site="lax"))
     return _redirect(request, next_path or "/account", cookies)
 
 
@@ -658,7 +659,7 @@ async def app_page(request: Request) -> Response:
     """
     ctx = _ctx(request)
     api = ctx.settings.demo_api_origin
-    context = {"csrf_cookie": ctx.cookies.full_name("gp_csrf"), "api_origin": api or ""}
+    context = {"csrf_cookie": ctx.cookie_transport.csrf_cookie_name, "api_origin": api or ""}
     headers = []
     if api:
         csp = _CSP.replace("connect-src 'self'", f"connect-src 'self' {api}")
