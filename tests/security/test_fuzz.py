@@ -44,6 +44,7 @@ from gatepass.config import CookieSettings, TokenSettings
 from gatepass.errors import AuthenticationError, CSRFError, TokenError
 from gatepass.keys.key import SigningKey
 from gatepass.keys.keyring import KeyRing
+from gatepass.server.openapi import openapi_document
 from gatepass.server.settings import ServerSettings
 from gatepass.stores.memory import MemoryStore
 from gatepass.tokens.access import AccessTokens
@@ -363,15 +364,28 @@ ENDPOINTS = [
     ("POST", "/auth/token/login", ("email", "password", "transport", "scope")),
     ("POST", "/auth/token/refresh", ("refresh_token",)),
     ("POST", "/auth/token/logout", ("refresh_token",)),
-    ("POST", "/auth/logout-all", ()),
+    ("POST", "/auth/logout-all", ("password",)),
+    ("POST", "/auth/password", ("current_password", "new_password")),
     ("POST", "/auth/token/exchange", ("audience", "scope")),
     ("GET", "/auth/me", ()),
     ("GET", "/auth/sessions", ()),
-    ("DELETE", "/auth/sessions/{id}", ()),
+    ("DELETE", "/auth/sessions/{id}", ("password",)),
     ("GET", "/.well-known/jwks.json", ()),
     ("GET", "/healthz", ()),
     ("GET", "/openapi.json", ()),
 ]
+
+
+def test_the_fuzzed_endpoints_are_every_documented_one() -> None:
+    """ENDPOINTS lists every operation of /openapi.json, so a new endpoint is fuzzed too."""
+    doc = openapi_document(ServerSettings())
+    documented = {
+        (method.upper(), path)
+        for path, ops in doc["paths"].items()
+        for method in ops
+        if method != "parameters"
+    }
+    assert documented == {(method, path) for method, path, _ in ENDPOINTS}
 
 
 @dataclass(frozen=True)
