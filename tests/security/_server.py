@@ -28,7 +28,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,6 +163,18 @@ class Server:
             self.proc.kill()
             self.proc.wait()
         self.proc = None
+
+    def running(self) -> Iterator[Server]:
+        """Start, yield the server, then stop it (and kill it if stopping fails): the body
+        of a fixture, ``yield from Server(...).running()``."""
+        self.start()
+        try:
+            yield self
+        finally:
+            try:
+                self.stop()
+            finally:
+                self.kill()
 
 
 # -- cookies ------------------------------------------------------------------------------

@@ -167,14 +167,7 @@ async def test_every_security_event_is_stored_and_logged(
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     proc = Server(tmp_path, "--login-limit", "1000/minute", debug_logs=True)
-    proc.start()
-    try:
-        yield proc
-    finally:
-        try:
-            proc.stop()
-        finally:
-            proc.kill()
+    yield from proc.running()
 
 
 def _cli_events(server: Server, *extra: str) -> list[dict[str, Any]]:

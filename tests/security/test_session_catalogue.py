@@ -93,14 +93,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     proc = Server(
         tmp_path_factory.mktemp("catalogue"), "--login-limit", "1000/minute", debug_logs=True
     )
-    proc.start()
-    try:
-        yield proc
-    finally:
-        try:
-            proc.stop()
-        finally:
-            proc.kill()
+    yield from proc.running()
 
 
 @pytest.fixture(scope="module")
@@ -112,14 +105,7 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "--session-idle-ttl", "2", "--session-absolute-ttl", "4",
         "--refresh-ttl", "3", "--access-ttl", "2", "--leeway", "0",
     )  # fmt: skip
-    proc.start()
-    try:
-        yield proc
-    finally:
-        try:
-            proc.stop()
-        finally:
-            proc.kill()
+    yield from proc.running()
 
 
 def email(tag: str) -> str:
@@ -922,14 +908,7 @@ def reauth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     proc = Server(
         tmp_path_factory.mktemp("reauth"), "--login-limit", "3/minute", "--reauth-window", "0"
     )
-    proc.start()
-    try:
-        yield proc
-    finally:
-        try:
-            proc.stop()
-        finally:
-            proc.kill()
+    yield from proc.running()
 
 
 def test_s11_password_change_ends_every_other_login(server: Server) -> None:
