@@ -15,7 +15,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import anyio
@@ -291,7 +291,9 @@ class Authenticator:
             )
             raise InvalidCredentials("email or password incorrect")
         if self.hasher.needs_rehash(user.password_hash):
-            await self.store.set_password_hash(user.id, await self.hasher.hash(password))
+            rehashed = await self.hasher.hash(password)
+            await self.store.set_password_hash(user.id, rehashed)
+            user = replace(user, password_hash=rehashed)
         return user
 
     # -- session column -------------------------------------------------------------
@@ -308,7 +310,7 @@ class Authenticator:
         issued = await self.sessions.create(
             user.id, replaces=replaces, ip=ip, user_agent=user_agent
         )
-        await self._still_enabled(user, issued.record.sid)
+        await self._still_valid(user, issued.record.sid)
         await self.audit(
             "login.session",
             "ok",
@@ -340,7 +342,7 @@ class Authenticator:
             user_agent=user_agent,
             csrf_hash=hash_token(csrf_token) if csrf_token else None,
         )
-        await self._still_enabled(user, issued.family.family_id)
+        await self._still_valid(user, issued.family.family_id)
         await self.audit(
             "login.token",
             "ok",
@@ -527,14 +529,16 @@ class Authenticator:
 
     async def logout_all(
         self, user_id: str, *, ip: str | None = None, user_agent: str | None = None
-    ) -> None:
-        """End every session and token family of the user, and every token issued so far."""
-        await self.sessions.destroy_user(user_id)
-        await self.refresh_tokens.revoke_user(user_id)
+    ) -> int:
+        """End every session and token family of the user, and every token issued so far;
+        return how many sessions and token families were ended."""
+        sessions = await self.sessions.destroy_user(user_id)
+        families = await self.refresh_tokens.revoke_user(user_id)
         until = self._clock() + self.token_settings.access_ttl + self.token_settings.leeway
         await self.revoker.revoke_user(user_id, expires_at=until)
         self.stats.revocations += 1
         await self.audit("logout.all", "ok", user_id=user_id, ip=ip, user_agent=user_agent)
+        return len(sessions) + len(families)
 
     async def list_logins(self, user_id: str) -> list[Login]:
         """Every live login of the user: sessions and token families, oldest first."""
@@ -638,10 +642,13 @@ class Authenticator:
         principal's own login stays. Returns how many logins were ended. Raises
         ReauthenticationRequired (wrong current password) or WeakPassword.
         """
+        # The policy first: a refusal must not tell whether the current password was right.
+        known = await self.store.get_user(principal.user_id)
+        if known is not None:
+            check_password_policy(new_password, self.password_settings, email=known.email)
         user = await self.reauthenticate(
             principal.user_id, current_password, sid=principal.sid, ip=ip, user_agent=user_agent
         )
-        check_password_policy(new_password, self.password_settings, email=user.email)
         await self.store.set_password_hash(user.id, await self.hasher.hash(new_password))
         ended = (
             await self.end_other_logins(principal, ip=ip, user_agent=user_agent)
@@ -666,30 +673,34 @@ class Authenticator:
         *,
         ip: str | None = None,
         user_agent: str | None = None,
-    ) -> None:
+    ) -> int:
         """Disable (or enable again) an account; NotFound if there is no such user.
+        Returns how many logins (sessions and token families) disabling ended.
 
         Disabling ends every login of the user at once (ASVS 5.0 7.4.2) and refuses
         every later login, refresh and re-authentication; a login racing with it is
         ended by the check after its creation. Enabling lets the user sign in again.
         """
         await self.store.set_user_disabled(user_id, disabled)
-        if disabled:
-            await self.logout_all(user_id, ip=ip, user_agent=user_agent)
+        ended = await self.logout_all(user_id, ip=ip, user_agent=user_agent) if disabled else 0
         action = "user.disable" if disabled else "user.enable"
         await self.audit(action, "ok", user_id=user_id, ip=ip, user_agent=user_agent)
+        return ended
 
     # -- helpers --------------------------------------------------------------------------
 
-    async def _still_enabled(self, user: UserRecord, sid: str) -> None:
-        """End a login just created if the account was disabled meanwhile.
+    async def _still_valid(self, user: UserRecord, sid: str) -> None:
+        """End a login just created if the account was disabled, or its password
+        changed, since ``user`` (the record its password was checked against) was read.
 
-        :meth:`set_disabled` sets the flag and then ends every login it can list; a
-        login whose password check came before the flag and whose record came after
-        the listing is caught here, because this read comes after the record.
+        :meth:`set_disabled` and :meth:`change_password` write the user first and then
+        end every login they can list; a login whose password check came before that
+        write and whose record came after the listing is caught here, because this read
+        comes after the record. (Two logins that both upgrade an old hash at once: the
+        loser is refused and signs in again.)
         """
         current = await self.store.get_user(user.id)
-        if current is None or current.disabled:
+        if current is None or current.disabled or current.password_hash != user.password_hash:
             with contextlib.suppress(NotFound):
                 await self.revoke_login(user.id, sid)
             raise InvalidCredentials("email or password incorrect")

@@ -32,6 +32,14 @@ each time a slot frees can keep new addresses out for as long as they keep attac
 throttle holds no permanent state, but no counter can tell that attacker from the user at a
 new address. A client whose address is unknown is never trusted.
 
+Concurrency: a password check takes a while (argon2), and a failure is only counted when
+it is over. So that a burst of parallel guesses cannot all pass :meth:`LoginThrottle.check`
+before the first is counted, callers guard each check with :meth:`LoginThrottle.attempt`:
+attempts in flight on this instance count as failures for every rule until their outcome
+is known (so concurrent logins from one address may see 429 sooner, with ``Retry-After:
+1`` when only the ones in flight tip the count). Across *k* instances sharing a store, a
+burst can overshoot a limit by at most what the other instances have in flight.
+
 Trust marks are stored as one throttle entry per (account, address) at the time the
 trust *ends* (``now + TRUST_TTL``), and read as "an entry later than now". Stores purge
 throttle entries older than :data:`~gatepass.stores.base.PURGE_MARGIN` (a day); a mark
@@ -40,8 +48,11 @@ dated in the future survives that until it has expired.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from gatepass._utils import hash_token
@@ -49,7 +60,7 @@ from gatepass.errors import RateLimited
 from gatepass.stores.base import ThrottleStore
 from gatepass.types import Clock
 
-__all__ = ["TRUST_TTL", "LoginThrottle"]
+__all__ = ["TRUST_TTL", "Attempt", "LoginThrottle"]
 
 #: Seconds an address stays trusted for an account after a successful login from it.
 TRUST_TTL = 30 * 86400
@@ -63,6 +74,29 @@ class _Keys:
     cap: str  # failures for the account (cap window; never reset by a success)
     cap_pair: str  # failures for the account from the address (cap window)
     trusted: str  # one entry dated when the address's trust for the account ends
+
+    @property
+    def counted(self) -> tuple[str, str, str, str, str]:
+        """The keys a failure is counted under (and an attempt in flight holds)."""
+        return self.ip, self.acct, self.pair, self.cap, self.cap_pair
+
+
+class Attempt:
+    """One password check guarded by :meth:`LoginThrottle.attempt`: say how it ended."""
+
+    __slots__ = ("outcome",)
+
+    def __init__(self) -> None:
+        #: True (the password was right), False (wrong), None (not known: nothing counted).
+        self.outcome: bool | None = None
+
+    def failed(self) -> None:
+        """The password was wrong: count a failure."""
+        self.outcome = False
+
+    def succeeded(self) -> None:
+        """The password was right: clear the account's counters, trust the address."""
+        self.outcome = True
 
 
 class LoginThrottle:
@@ -97,6 +131,8 @@ class LoginThrottle:
         self.account_window = account_window
         self.trust_ttl = trust_ttl
         self._clock = clock
+        #: Attempts in flight on this instance, per counted key.
+        self._in_flight: Counter[str] = Counter()
 
     @staticmethod
     def _keys(account: str, address: str | None) -> _Keys:
@@ -113,43 +149,82 @@ class LoginThrottle:
             trusted=f"ok:{acct}:{addr}",
         )
 
-    async def check(self, account: str, address: str | None) -> None:
-        """Raise RateLimited (with ``retry_after``) if this attempt must not proceed."""
-        now = self._clock()
+    @contextlib.asynccontextmanager
+    async def attempt(self, account: str, address: str | None) -> AsyncIterator[Attempt]:
+        """Guard one password check: refuse it (RateLimited) counting the attempts in
+        flight on this instance as failures, then count how it ended.
+
+        Usage::
+
+            async with throttle.attempt(account, address) as attempt:
+                ok = await check_the_password()
+                attempt.succeeded() if ok else attempt.failed()
+        """
         keys = self._keys(account, address)
+        held = keys.counted
+        self._in_flight.update(held)  # before any await: the next attempt sees this one
+        try:
+            await self._check(keys, address, others=lambda key: self._in_flight[key] - 1)
+            attempt = Attempt()
+            try:
+                yield attempt
+            finally:
+                if attempt.outcome is False:
+                    await self._failure(keys)
+                elif attempt.outcome is True:
+                    await self._success(keys, address)
+        finally:
+            self._in_flight.subtract(held)
+            for key in held:
+                if self._in_flight[key] <= 0:
+                    del self._in_flight[key]
+
+    async def check(self, account: str, address: str | None) -> None:
+        """Raise RateLimited (with ``retry_after``) if an attempt must not proceed now
+        (counting only recorded failures: use :meth:`attempt` around a password check)."""
+        await self._check(self._keys(account, address), address, others=lambda _: 0)
+
+    async def _check(
+        self, keys: _Keys, address: str | None, *, others: Callable[[str], int]
+    ) -> None:
+        now = self._clock()
+
+        def refuse(why: str, recorded: bool, oldest: float | None, window: int) -> None:
+            # ``recorded``: the recorded failures alone are over the limit. Otherwise only
+            # the attempts in flight tip it over, and they end within seconds.
+            wait = self._retry(now, oldest, window) if recorded else 1
+            raise RateLimited(why, retry_after=wait)
+
         ip_count, ip_oldest = await self._store.count(keys.ip, now, self.window)
-        if ip_count >= self.limit:
-            raise RateLimited(
-                "too many failures from this address",
-                retry_after=self._retry(now, ip_oldest, self.window),
-            )
+        if ip_count + others(keys.ip) >= self.limit:
+            recorded = ip_count >= self.limit
+            refuse("too many failures from this address", recorded, ip_oldest, self.window)
         cap_count, cap_oldest = await self._store.count(keys.cap, now, self.account_window)
-        if cap_count >= self.account_limit:
+        if cap_count + others(keys.cap) >= self.account_limit:
             if not await self._trusted(keys, address, now):
-                raise RateLimited(
-                    "too many failures for this account this hour",
-                    retry_after=self._retry(now, cap_oldest, self.account_window),
-                )
+                recorded = cap_count >= self.account_limit
+                why = "too many failures for this account this hour"
+                refuse(why, recorded, cap_oldest, self.account_window)
             own, own_oldest = await self._store.count(keys.cap_pair, now, self.account_window)
-            if own >= self.account_limit:
-                raise RateLimited(
-                    "too many failures for this account from this address",
-                    retry_after=self._retry(now, own_oldest, self.account_window),
-                )
+            if own + others(keys.cap_pair) >= self.account_limit:
+                recorded = own >= self.account_limit
+                why = "too many failures for this account from this address"
+                refuse(why, recorded, own_oldest, self.account_window)
         acct_count, acct_oldest = await self._store.count(keys.acct, now, self.window)
-        if acct_count >= self.limit:
+        if acct_count + others(keys.acct) >= self.limit:
             pair_count, pair_oldest = await self._store.count(keys.pair, now, self.window)
-            if pair_count > 0:
-                oldest = max(x for x in (acct_oldest, pair_oldest) if x is not None)
-                raise RateLimited(
-                    "too many failures for this account",
-                    retry_after=self._retry(now, oldest, self.window),
-                )
+            if pair_count + others(keys.pair) > 0:
+                recorded = acct_count >= self.limit and pair_count > 0
+                dated = [x for x in (acct_oldest, pair_oldest) if x is not None]
+                oldest = max(dated) if dated else None
+                refuse("too many failures for this account", recorded, oldest, self.window)
 
     async def failure(self, account: str, address: str | None) -> None:
         """Count one failed login."""
+        await self._failure(self._keys(account, address))
+
+    async def _failure(self, keys: _Keys) -> None:
         now = self._clock()
-        keys = self._keys(account, address)
         for key in (keys.ip, keys.acct, keys.pair):
             await self._store.hit(key, now, self.window)
         for key in (keys.cap, keys.cap_pair):
@@ -158,7 +233,9 @@ class LoginThrottle:
     async def success(self, account: str, address: str | None) -> None:
         """A successful login clears the account's short-window counters (not the
         address's, nor the account-wide cap) and trusts the address for the account."""
-        keys = self._keys(account, address)
+        await self._success(self._keys(account, address), address)
+
+    async def _success(self, keys: _Keys, address: str | None) -> None:
         await self._store.reset(keys.acct)
         await self._store.reset(keys.pair)
         if address is not None:

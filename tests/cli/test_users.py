@@ -175,7 +175,7 @@ def test_disable_ends_every_login_and_enable_undoes_it(store_url: str) -> None:
     assert 1 == _sessions_of(store_url, "lee@example.com")
     result = run_cli("users", "disable", "--email", "Kim@Example.com", "--store", store_url)
     assert 0 == result.returncode, result.stderr
-    assert {"email": "kim@example.com", "disabled": True} == {
+    assert {"email": "kim@example.com", "disabled": True, "ended": 1} == {
         k: v for k, v in json.loads(result.stdout).items() if k != "id"
     }
     kim = _user(store_url, "kim@example.com")
@@ -212,10 +212,16 @@ def test_disable_reaches_sessions_in_redis(store_url: str) -> None:
             "users", "create", "--email", "ray@example.com", "--store", store_url, stdin=PASSWORD
         )
         assert 1 == _sessions_of(store_url, "ray@example.com", redis)
+        # Without --redis the sessions are out of reach: the output says nothing was ended.
+        missed = run_cli("users", "disable", "--email", "ray@example.com", "--store", store_url)
+        assert 0 == json.loads(missed.stdout)["ended"]
+        run_cli("users", "enable", "--email", "ray@example.com", "--store", store_url)
+        assert 2 == _sessions_of(store_url, "ray@example.com", redis)
         result = run_cli(
             "users", "disable", "--email", "ray@example.com", "--store", store_url, "--redis", redis
         )
         assert 0 == result.returncode, result.stderr
+        assert 2 == json.loads(result.stdout)["ended"]
         assert 0 == _sessions_of(store_url, "ray@example.com", redis)
     finally:
         delete_prefix(require_redis(), redis.rsplit("prefix=", 1)[1])

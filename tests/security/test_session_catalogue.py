@@ -920,10 +920,16 @@ def test_s11_password_change_ends_every_other_login(server: Server) -> None:
     second = server.browser()
     login(second, "/auth/session/login", address)
     bystander, _ = session_user(server, "s11p-other")
+    old_id = browser.jar[SESSION]
     change = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
     response = browser.post("/auth/password", json=change, headers=browser.csrf(csrf))
     assert 204 == response.status_code, response.text
-    assert alive(browser)  # this login stays
+    assert alive(browser)  # this login stays, under a new session id (SES-03)
+    assert old_id != browser.jar[SESSION]
+    assert not alive(bystander, {SESSION: old_id})
+    assert [browser.get("/auth/me").json()["auth"]["sid"]] == [
+        s["id"] for s in browser.get("/auth/sessions").json()["sessions"] if s["current"]
+    ]
     assert not alive(second)
     me = bystander.get("/auth/me", headers=bearer(tokens["access_token"]), cookies={})
     assert (401, "token_revoked") == error_code(me)
@@ -980,7 +986,7 @@ def test_s11_disabled_account_ends_every_login(server: Server) -> None:
         assert isinstance(result, dict)
         return result
 
-    assert {"disabled": True, "email": address} == {
+    assert {"disabled": True, "email": address, "ended": 2} == {
         k: v for k, v in users("disable").items() if k != "id"
     }
     deadline = time.monotonic() + 5.0  # the server's revocation feed follows the store
@@ -1042,7 +1048,12 @@ async def test_s11_password_change_library(authenticator: Authenticator) -> None
     with pytest.raises(WeakPassword):
         await authenticator.change_password(principal, PASSWORD, "password")
     assert 2 == len(await authenticator.list_logins(user.id))  # nothing changed yet
+    raced = await authenticator.verify_password(user.email, PASSWORD)  # before the change
     assert 1 == await authenticator.change_password(principal, PASSWORD, NEW_PASSWORD)
+    with pytest.raises(InvalidCredentials):  # a login that raced with the change is ended
+        await authenticator.login_session(raced)
+    with pytest.raises(InvalidCredentials):
+        await authenticator.login_tokens(raced)
     assert [mine.session.record.sid] == [x.id for x in await authenticator.list_logins(user.id)]
     with pytest.raises(TokenRevoked):
         await authenticator.authenticate([Credential("bearer", other.access_token)])
@@ -1110,8 +1121,11 @@ def test_s12_ending_other_logins_needs_reauth_outside_the_window(
         assert (403, "reauth_required") == error_code(refused)
         assert alive(other)
         assert alive(browser)
+    old_id = browser.jar[SESSION]
     ended = browser.delete(f"/auth/sessions/{victim}", json={"password": PASSWORD}, headers=headers)
     assert 204 == ended.status_code, ended.text
+    assert old_id != browser.jar[SESSION]  # re-authenticated: a new session id (SES-03)
+    assert not alive(other, {SESSION: old_id})
     assert not alive(other)
     assert alive(browser)
     login(other, "/auth/session/login", address)
@@ -1203,11 +1217,14 @@ def test_s12_password_change_page(server: Server) -> None:
     assert "/account?error=weak-password" == change(PASSWORD.replace(" ", "+"), "password")
     assert alive(other)
     assert "Nothing was changed" in browser.get("/account?error=weak-password").text
+    old_id = browser.jar[SESSION]
     assert "/account?notice=password-changed" == change(
         PASSWORD.replace(" ", "+"), "another-passphrase"
     )
     assert not alive(other)
     assert alive(browser)
+    assert old_id != browser.jar[SESSION]  # a new session id (SES-03)
+    assert not alive(other, {SESSION: old_id})
     assert (
         "Every other device was signed out" in browser.get("/account?notice=password-changed").text
     )

@@ -7,6 +7,7 @@ before, or after), so a refusal is the rule's, not a broken fixture's.
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from gatepass.errors import RateLimited
@@ -189,3 +190,69 @@ async def test_keys_never_collide_and_hide_the_email(
     assert 6 == len(keys)
     assert {"ip", "acct", "pair", "cap", "cappair", "ok"} == {k.split(":")[0] for k in keys}
     assert not [k for k in keys if "victim" in k or "example" in k]
+
+
+# -- attempts in flight ------------------------------------------------------------------
+
+
+async def guess(throttle: LoginThrottle, address: str, gate: anyio.Event, seen: list[str]) -> None:
+    """One guarded wrong-password check that lasts until ``gate`` is set."""
+    try:
+        async with throttle.attempt(VICTIM, address) as attempt:
+            seen.append("checked")
+            await gate.wait()  # the argon2 time, during which the others arrive
+            attempt.failed()
+    except RateLimited as exc:
+        seen.append(f"refused {exc.retry_after}")
+
+
+async def test_parallel_guesses_count_while_in_flight(throttle: LoginThrottle) -> None:
+    """30 wrong guesses at once from one address: only `limit` (10) reach the password
+    check, the others are refused at once (Retry-After 1: only attempts in flight tipped
+    it); once the 10 are recorded, the next is refused for the window."""
+    gate, seen = anyio.Event(), list[str]()
+    async with anyio.create_task_group() as tg:
+        for _ in range(30):
+            tg.start_soon(guess, throttle, "192.0.2.1", gate, seen)
+        await wait_all(seen, 30)
+        gate.set()
+    assert 10 == seen.count("checked")
+    assert 20 == seen.count("refused 1")
+    with pytest.raises(RateLimited) as refused:
+        await throttle.check(VICTIM, "192.0.2.1")
+    assert refused.value.retry_after > 1
+    assert await allowed(throttle, "someone-else@example.com", "192.0.2.2")  # control
+
+
+async def test_parallel_guesses_from_a_botnet_stop_at_the_cap(throttle: LoginThrottle) -> None:
+    """150 addresses guess at once: only 100 (the cap) reach the password check."""
+    gate, seen = anyio.Event(), list[str]()
+    async with anyio.create_task_group() as tg:
+        for n in range(150):
+            tg.start_soon(guess, throttle, bot(n), gate, seen)
+        await wait_all(seen, 150)
+        gate.set()
+    assert 100 == seen.count("checked")
+    assert not await allowed(throttle, VICTIM, bot(1000))
+
+
+async def test_an_attempt_that_ends_otherwise_counts_nothing_and_frees_its_slot(
+    throttle: LoginThrottle,
+) -> None:
+    """An attempt whose check raised something else (a store error, say) records no
+    failure and leaves nothing in flight."""
+    for _ in range(10):
+        with pytest.raises(LookupError):
+            async with throttle.attempt(VICTIM, "192.0.2.1"):
+                raise LookupError("the store went away")
+    assert await allowed(throttle, VICTIM, "192.0.2.1")
+    async with throttle.attempt(VICTIM, "192.0.2.1") as attempt:
+        attempt.succeeded()
+    assert await allowed(throttle, VICTIM, "192.0.2.1")
+
+
+async def wait_all(seen: list[str], n: int) -> None:
+    """Until every task has either passed the guard or been refused."""
+    with anyio.fail_after(5):
+        while len(seen) < n:
+            await anyio.sleep(0.001)

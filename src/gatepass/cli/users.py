@@ -78,7 +78,9 @@ def register(subparsers: Subparsers) -> None:
             True,
             "Disable a user: every session, token family and access token of the user is "
             "ended at once (running servers refuse them within their revocation feed's "
-            "staleness bound, 2 s) and every later login is refused.",
+            "staleness bound, 2 s) and every later login is refused. Prints how many "
+            "logins were ended. For a server run with --redis, pass the same --redis: "
+            "its sessions live there.",
         ),
         ("enable", False, "Enable a disabled user again: they can sign in anew."),
     ):
@@ -132,16 +134,16 @@ def _create(args: argparse.Namespace) -> int:
 def _set_disabled(args: argparse.Namespace) -> int:
     keyring = KeyRing([SigningKey.generate("HS256")])  # nothing is signed (see _create)
 
-    async def action(store: Store) -> UserRecord:
+    async def action(store: Store) -> tuple[UserRecord, int]:
         user = await store.get_user_by_email(normalize_email(args.email))
         if user is None:
             raise NotFound("no user with this email")
         authenticator = Authenticator(store=store, keyring=keyring)
-        await authenticator.set_disabled(user.id, args.disabled)
-        return user
+        return user, await authenticator.set_disabled(user.id, args.disabled)
 
-    user = with_store(args, action)
-    print(dump_json({"id": user.id, "email": user.email, "disabled": args.disabled}))
+    user, ended = with_store(args, action)
+    data = {"id": user.id, "email": user.email, "disabled": args.disabled, "ended": ended}
+    print(dump_json(data))
     return EXIT_OK
 
 

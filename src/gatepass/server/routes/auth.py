@@ -78,6 +78,14 @@ def _refresh_cookie(ctx: ServerContext, request: Request) -> str | None:
     return None
 
 
+def _session_cookie(request: Request) -> str | None:
+    """The session id the request's cookie carries, if any."""
+    for credential in get_request_auth(request.scope).credentials:
+        if credential.kind == "session_cookie":
+            return credential.value
+    return None
+
+
 def _only(request: Request, *kinds: str) -> RequestAuth:
     """The request's auth restricted to some credential kinds (e.g. the session cookie)."""
     return get_request_auth(request.scope).only(*kinds)
@@ -104,20 +112,22 @@ async def _login(request: Request, body: dict[str, object], method: str) -> User
     ip, agent = client_ip(request), user_agent(request)
     account = email.strip().lower()
     try:
-        await ctx.throttle.check(account, ip)
-    except RateLimited:
+        async with ctx.throttle.attempt(account, ip) as attempt:
+            try:
+                user = await ctx.authenticator.verify_password(
+                    email, password, ip=ip, user_agent=agent
+                )
+            except InvalidCredentials:
+                attempt.failed()
+                record_login(request, method, "failed")
+                raise
+            attempt.succeeded()
+    except RateLimited:  # only the throttle raises it
         await ctx.authenticator.audit(
             "login", "failed", ip=ip, user_agent=agent, detail=RateLimited.code
         )
         record_login(request, method, "throttled")
         raise
-    try:
-        user = await ctx.authenticator.verify_password(email, password, ip=ip, user_agent=agent)
-    except InvalidCredentials:
-        await ctx.throttle.failure(account, ip)
-        record_login(request, method, "failed")
-        raise
-    await ctx.throttle.success(account, ip)
     record_login(request, method, "ok")
     return user
 
@@ -327,7 +337,8 @@ async def change_password(request: Request) -> Response:
     await reauth.change_password(
         ctx, principal, current, new, ip=client_ip(request), user_agent=user_agent(request)
     )
-    return empty_response()
+    cookies = await reauth.new_session_id(ctx, principal, _session_cookie(request))
+    return empty_response(cookies=cookies)
 
 
 # -- me, sessions, exchange ---------------------------------------------------------
@@ -382,10 +393,13 @@ async def revoke_session(request: Request) -> Response:
     if not 0 < len(sid) <= 64:
         raise NotFound("no such login")
     ip, agent = client_ip(request), user_agent(request)
+    reauthenticated = False
     if sid != principal.sid:
-        await reauth.confirm(ctx, principal, password, ip=ip, user_agent=agent)
+        reauthenticated = await reauth.confirm(ctx, principal, password, ip=ip, user_agent=agent)
     await ctx.authenticator.revoke_login(principal.user_id, sid, ip=ip, user_agent=agent)
     cookies: list[str] = []
+    if reauthenticated:
+        cookies = await reauth.new_session_id(ctx, principal, _session_cookie(request))
     if sid == principal.sid and principal.source == "cookie":
         transport = ctx.cookie_transport
         cookies = (

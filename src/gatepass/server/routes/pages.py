@@ -407,15 +407,16 @@ async def login_submit(request: Request) -> Response:
     account = post.email.strip().lower()
     address = client_ip(request)
     try:
-        await ctx.throttle.check(account, address)
-        try:
-            user = await ctx.authenticator.verify_password(
-                post.email, post.password, ip=address, user_agent=user_agent(request)
-            )
-        except InvalidCredentials:
-            await ctx.throttle.failure(account, address)
-            record_login(request, "session", "failed")
-            raise
+        async with ctx.throttle.attempt(account, address) as attempt:
+            try:
+                user = await ctx.authenticator.verify_password(
+                    post.email, post.password, ip=address, user_agent=user_agent(request)
+                )
+            except InvalidCredentials:
+                attempt.failed()
+                record_login(request, "session", "failed")
+                raise
+            attempt.succeeded()
     except (InvalidCredentials, RateLimited) as exc:
         if isinstance(exc, RateLimited):
             await ctx.authenticator.audit(
@@ -423,7 +424,6 @@ async def login_submit(request: Request) -> Response:
             )
         headers = error_headers(exc)
         return _form_again(request, "login.html", post, _login_message(exc), exc, headers)
-    await ctx.throttle.success(account, address)
     record_login(request, "session", "ok")
     return await _start_session(request, user.id, post.next_path)
 
@@ -511,15 +511,16 @@ async def _reauth_page(
     action: str,
     what: str,
     button: str,
-) -> Response | None:
-    """None if the action may go on; else the "Confirm it's you" page that re-posts it.
+) -> tuple[Response | None, list[str]]:
+    """(None, Set-Cookie values of a new session id if the password was given) if the
+    action may go on; else (the "Confirm it's you" page that re-posts it, []).
 
     Outside the re-authentication window the form must carry the password
     (:mod:`gatepass.server.reauth`); a wrong one counts as a failed login.
     """
     password = form.get("password") or None
     try:
-        await reauth.confirm(
+        reauthenticated = await reauth.confirm(
             _ctx(request),
             principal,
             password,
@@ -541,8 +542,10 @@ async def _reauth_page(
             "csrf_token": make_csrf_token(principal.csrf_secret),
         }
         status, headers = error_status(exc), error_headers(exc)
-        return _render(request, "confirm.html", context, status=status, headers=headers)
-    return None
+        return _render(request, "confirm.html", context, status=status, headers=headers), []
+    if not reauthenticated:
+        return None, []
+    return None, await reauth.new_session_id(_ctx(request), principal, _session_cookie(request))
 
 
 @_html_errors
@@ -556,8 +559,9 @@ async def revoke_login(request: Request) -> Response:
     if principal is None:
         return _redirect(request, "/login?next=/account")
     sid = request.path_params["sid"]
+    cookies: list[str] = []
     if sid != principal.sid:
-        confirm = await _reauth_page(
+        confirm, cookies = await _reauth_page(
             request,
             principal,
             form,
@@ -572,7 +576,7 @@ async def revoke_login(request: Request) -> Response:
     )
     if sid == principal.sid:
         return _redirect(request, _SIGNED_OUT, ctx.cookie_transport.clear_session_cookies())
-    return _redirect(request, "/account")
+    return _redirect(request, "/account", cookies)
 
 
 @_html_errors
@@ -593,7 +597,7 @@ async def logout_all(request: Request) -> Response:
     ctx = _ctx(request)
     principal, form = await _signed_in_form(request)
     if principal is not None:
-        confirm = await _reauth_page(
+        confirm, _ = await _reauth_page(
             request,
             principal,
             form,
@@ -631,7 +635,8 @@ async def change_password(request: Request) -> Response:
         return _redirect(request, "/account?error=rate-limited")
     except ValidationError:
         return _redirect(request, "/account?error=weak-password")
-    return _redirect(request, "/account?notice=password-changed")
+    cookies = await reauth.new_session_id(_ctx(request), principal, _session_cookie(request))
+    return _redirect(request, "/account?notice=password-changed", cookies)
 
 
 def _signed_out(request: Request, principal: Principal | None) -> Response:
