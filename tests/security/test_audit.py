@@ -19,6 +19,10 @@ logout (session, token, by RT)     logout           ok
 revoke one login                   session.revoke   ok
 log out everywhere                 logout.all       ok
 token exchange                     token.exchange   ok
+password given again               reauth           ok, failed
+password changed                   password.change  ok         ended N other logins
+account disabled / enabled         user.disable,    ok
+                                   user.enable
 signing key rotated / retired      key.rotate,      ok         kid=... alg=...
                                    key.retire
 =================================  ===============  =========  ====================
@@ -50,6 +54,7 @@ from tests.security._server import PASSWORD, Server, inprocess
 
 _FORM_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 IP = "198.51.100.23"
+IP2 = "198.51.100.24"
 AGENT = "AuditTest/1.0 (security suite)"
 
 
@@ -61,8 +66,9 @@ def _fields(event: AuditEvent) -> tuple[Any, ...]:
 async def test_every_security_event_is_stored_and_logged(
     clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Logins, failures, throttling, refresh, reuse, logouts, revocations, exchange and key
-    rotation each leave a complete audit event in the store and on gatepass.audit."""
+    """Logins, failures, throttling, refresh, reuse, logouts, revocations, exchange,
+    re-authentication, password change, disabling and key rotation each leave a complete
+    audit event in the store and on gatepass.audit."""
     caplog.set_level(logging.INFO, logger="gatepass.audit")
     settings = ServerSettings(store="memory://", dev=True, login_limit="3/minute")
     async with inprocess(settings, clock) as app:
@@ -117,6 +123,18 @@ async def test_every_security_event_is_stored_and_logged(
         assert token is not None
         form = {"email": email, "password": PASSWORD, "csrf_token": token.group(1)}
         assert 429 == (await client.post("/login", data=form, headers=origin)).status_code
+        # account changes, from another address: a wrong and a right current password, the
+        # change (no other login left to end), then the admin disables the account
+        other = app.client(IP2)
+        other.headers["User-Agent"] = AGENT
+        sixth = (await other.post("/auth/token/login", json=creds)).json()
+        sixth_sid = sixth["refresh_token"].split(".")[0]
+        as_sixth = {"Authorization": f"Bearer {sixth['access_token']}"}
+        wrong = {"current_password": "not it at all", "new_password": "a new long passphrase"}
+        assert 403 == (await other.post("/auth/password", json=wrong, headers=as_sixth)).status_code
+        right = {"current_password": PASSWORD, "new_password": "a new long passphrase"}
+        assert 204 == (await other.post("/auth/password", json=right, headers=as_sixth)).status_code
+        assert 1 == await app.ctx.authenticator.set_disabled(user_id, True)  # the sixth
         # key rotation and retirement (the CLI's functions, on the server's store)
         old_kid = app.ctx.authenticator.keyring.active.kid
         new_key = await rotate_key(store, alg="EdDSA", clock=clock)
@@ -147,6 +165,12 @@ async def test_every_security_event_is_stored_and_logged(
         ("login", "failed", user_id, None, IP, AGENT, None),
         ("login", "failed", None, None, IP, AGENT, "rate_limited"),
         ("login", "failed", None, None, IP, AGENT, "rate_limited"),
+        ("login.token", "ok", user_id, sixth_sid, IP2, AGENT, None),
+        ("reauth", "failed", user_id, sixth_sid, IP2, AGENT, None),
+        ("reauth", "ok", user_id, sixth_sid, IP2, AGENT, None),
+        ("password.change", "ok", user_id, sixth_sid, IP2, AGENT, "ended 0 other logins"),
+        ("logout.all", "ok", user_id, None, None, None, None),
+        ("user.disable", "ok", user_id, None, None, None, None),
         ("key.rotate", "ok", None, None, None, None, f"kid={new_key.kid} alg=EdDSA"),
         ("key.retire", "ok", None, None, None, None, f"kid={old_kid} alg=EdDSA"),
     ]
