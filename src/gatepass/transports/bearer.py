@@ -29,6 +29,8 @@ BearerError: TypeAlias = Literal["invalid_request", "invalid_token", "insufficie
 _SCHEME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _REST = re.compile(r" +([A-Za-z0-9\-._~+/]+=*)")
 _TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+#: The token68 characters before its "=" padding, for a fast check with bytes.translate.
+_TOKEN68_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
 # RFC 6750 section 3: error and error_description characters; scope tokens.
 _NQSCHAR = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 _SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+(?: [\x21\x23-\x5b\x5d-\x7e]+)*")
@@ -60,8 +62,13 @@ def parse_authorization(value: str | None, *, max_bytes: int = 8192) -> str | No
         not value.isascii() and len(value.encode("utf-8", "surrogatepass")) > max_bytes
     ):
         raise TokenTooLarge("authorization header exceeds the size limit")
-    if value.startswith("Bearer ") and (fast := _TOKEN68.fullmatch(value, 7)) is not None:
-        return fast.group()  # the usual exact form, without the general parse below
+    if value.startswith("Bearer ") and value.isascii():
+        # The usual exact form, without the general parse below: "Bearer " then token68
+        # (one or more token68 characters, then "=" padding only).
+        token = value[7:]
+        unpadded = token.rstrip("=")
+        if unpadded and not unpadded.encode("ascii").translate(None, _TOKEN68_CHARS):
+            return token
     value = value.strip(" \t")
     scheme = _SCHEME.match(value)
     if scheme is None or scheme.group().lower() != "bearer":
