@@ -16,6 +16,7 @@ part of an HTTP field value).
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Literal, TypeAlias
 
@@ -37,6 +38,22 @@ _SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+(?: [\x21\x23-\x5b\x5d-\x7e]+)*")
 # quoted-string qdtext / quoted-pair material: visible ASCII, space and tab.
 _QDTEXT = re.compile(r"[\t\x20-\x7e]*")
 _ERRORS = frozenset({"invalid_request", "invalid_token", "insufficient_scope"})
+
+
+@functools.lru_cache(maxsize=256)
+def _exact_bearer(value: str) -> str | None:
+    """The token of an ASCII value of the exact form ``Bearer <token68>``, else None.
+
+    Memoized (a pure function, at most 256 values of at most the size cap): a client
+    sends the same header on every request while its token lives, so a repeat costs a
+    dict lookup instead of a scan of every character, and the token returned is the
+    same string object each time (its hash, used by the verified-token cache, is kept).
+    """
+    token = value[7:]
+    unpadded = token.rstrip("=")  # token68: one or more characters, then "=" padding only
+    if unpadded and not unpadded.encode("ascii").translate(None, _TOKEN68_CHARS):
+        return token
+    return None
 
 
 def parse_authorization(value: str | None, *, max_bytes: int = 8192) -> str | None:
@@ -63,11 +80,8 @@ def parse_authorization(value: str | None, *, max_bytes: int = 8192) -> str | No
     ):
         raise TokenTooLarge("authorization header exceeds the size limit")
     if value.startswith("Bearer ") and value.isascii():
-        # The usual exact form, without the general parse below: "Bearer " then token68
-        # (one or more token68 characters, then "=" padding only).
-        token = value[7:]
-        unpadded = token.rstrip("=")
-        if unpadded and not unpadded.encode("ascii").translate(None, _TOKEN68_CHARS):
+        token = _exact_bearer(value)  # the usual form, without the general parse below
+        if token is not None:
             return token
     value = value.strip(" \t")
     scheme = _SCHEME.match(value)
