@@ -11,8 +11,8 @@ endpoint; each answers a short ``text/plain`` body:
   (the middleware's own cost: it parses headers and cookies lazily);
 - ``/<store>/me``: an ``/auth/me``-style endpoint, ``require_principal`` behind
   ``AuthMiddleware`` with an ``Authenticator`` over that store (``mem``, ``sqlite``,
-  ``redis`` with the local session cache, ``redis-nc`` without, ``pg`` with;
-  ``sqlite-nt`` with ``last_seen`` writes off, to separate them from the lookup);
+  ``redis`` and ``pg``, each with the local session cache as the auth server configures
+  it for every store; ``redis-nc`` and ``sqlite-nc`` without it, to show the store read);
   ``/mem/me`` also serves the JWT requests (Bearer, any algorithm, found by ``kid``);
 - ``/pyjwt/hs256``, ``/pyjwt/eddsa``: the PyJWT anchor (decode with full validation);
 - ``/star/me``: the starsessions anchor (``SessionMiddleware`` + autoload, Redis store);
@@ -147,15 +147,11 @@ def _authenticator(
     *,
     cache_ttl: float = 0.0,
     passwords: PasswordSettings | None = None,
-    touch: bool = True,
 ) -> Authenticator:
-    if touch:  # what the auth server configures
-        sessions = SessionSettings(
-            idle_ttl=1800, absolute_ttl=12 * 3600, touch_interval=60, cache_ttl=cache_ttl
-        )
-    else:  # last_seen writes never fall due (diagnostic: the lookup alone)
-        year = 365 * 24 * 3600
-        sessions = SessionSettings(idle_ttl=year, absolute_ttl=year, touch_interval=year - 1)
+    # What the auth server configures (gatepass.server.app).
+    sessions = SessionSettings(
+        idle_ttl=1800, absolute_ttl=12 * 3600, touch_interval=60, cache_ttl=cache_ttl
+    )
     return Authenticator(
         store=store, keyring=keyring, tokens=tokens, sessions=sessions, passwords=passwords
     )
@@ -187,7 +183,7 @@ def create_app() -> Dispatch:
     keyring = KeyRing(keys, active=keys[0].kid)
     tokens = TokenSettings(issuer=cfg["issuer"], audience=cfg["audience"], access_ttl=6 * 3600)
     memory = MemoryStore()
-    auth_mem = _authenticator(memory, keyring, tokens)
+    auth_mem = _authenticator(memory, keyring, tokens, cache_ttl=cfg["cache_ttl"])
     authenticators = {"mem": auth_mem}
     stores: list[Store] = [memory]
     routes = [
@@ -199,8 +195,10 @@ def create_app() -> Dispatch:
         from gatepass.stores.sqlite import SQLiteStore
 
         stores.append(SQLiteStore(cfg["sqlite_path"]))
-        authenticators["sqlite"] = _authenticator(stores[-1], keyring, tokens)
-        authenticators["sqlite-nt"] = _authenticator(stores[-1], keyring, tokens, touch=False)
+        authenticators["sqlite"] = _authenticator(
+            stores[-1], keyring, tokens, cache_ttl=cfg["cache_ttl"]
+        )
+        authenticators["sqlite-nc"] = _authenticator(stores[-1], keyring, tokens)
     if cfg.get("redis_prefix"):
         from gatepass.stores.redis import RedisStore
 

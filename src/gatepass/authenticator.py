@@ -463,19 +463,24 @@ class Authenticator:
         access-token cookie, then the session cookie. Raises MissingCredential if there
         is none, or the precise AuthenticationError of the credential that was tried.
         """
-        by_kind = {c.kind: c.value for c in credentials}
-        if "bearer" in by_kind:
-            return await self.jwt.authenticate(by_kind["bearer"], source="bearer")
+        bearer = access = session = None
+        for credential in credentials:  # of a kind given twice, the last one counts
+            if credential.kind == "bearer":
+                bearer = credential.value
+            elif credential.kind == "session_cookie":
+                session = credential.value
+            elif credential.kind == "access_cookie":
+                access = credential.value
+        if bearer is not None:
+            return await self.jwt.authenticate(bearer, source="bearer")
         error: AuthenticationError | None = None
-        if "access_cookie" in by_kind:
+        if access is not None:
             try:
-                return await self.jwt.authenticate(by_kind["access_cookie"], source="cookie")
+                return await self.jwt.authenticate(access, source="cookie")
             except AuthenticationError as exc:
                 error = exc
-        if "session_cookie" in by_kind:
-            return await self.session_strategy.authenticate(
-                by_kind["session_cookie"], source="cookie"
-            )
+        if session is not None:
+            return await self.session_strategy.authenticate(session, source="cookie")
         if error is not None:
             raise error
         raise MissingCredential("no credential")

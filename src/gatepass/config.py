@@ -64,9 +64,10 @@ class SessionSettings:
     touch_interval: int = 60
     #: Seconds a session read may be served from process memory (0: always read the
     #: store). Only used while the revocation feed is healthy, which invalidates
-    #: entries of ended sessions at once; meant for networked stores (Redis,
-    #: PostgreSQL). A session re-keyed by ``SessionManager.rotate`` may still be found
-    #: under its old id by *other* instances for up to this long.
+    #: entries of ended sessions at once; idle and absolute deadlines are checked on
+    #: every request, hit or not. A hit is cheaper than any store read (the auth server
+    #: sets 5 s for every store). A session re-keyed by ``SessionManager.rotate`` may
+    #: still be found under its old id by *other* instances for up to this long.
     cache_ttl: float = 0.0
     #: Most sessions held in the local cache.
     cache_size: int = 10_000

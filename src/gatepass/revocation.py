@@ -209,6 +209,20 @@ class Revoker:
             )
         )
 
+    def revoked_now(
+        self, jti: str | None, sid: str | None, user_id: str | None, iat: float | None
+    ) -> bool | None:
+        """The answer of :meth:`is_revoked` if process memory can give it, else None.
+
+        Synchronous (no I/O, no coroutine): the per-request fast path of a cache hit.
+        None means the feed is stale or absent, so the caller must ask the store (await
+        :meth:`is_revoked`, which fails closed if the store is down).
+        """
+        feed = self.feed
+        if feed is None or not feed.healthy:
+            return None
+        return feed.revocations.is_revoked(jti=jti, sid=sid, user_id=user_id, iat=iat)
+
     async def is_revoked(
         self,
         *,

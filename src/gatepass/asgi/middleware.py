@@ -48,6 +48,24 @@ _AUTH_HEADERS = frozenset(
 CSRF_HEADER = "x-csrf-token"
 
 
+def _credential_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
+    """The ``Authorization`` and ``Cookie`` values, as :attr:`RequestAuth.headers` has them.
+
+    The first ``Authorization`` header wins; several ``Cookie`` headers are joined with
+    ``"; "`` as browsers do. Nothing else is decoded.
+    """
+    authorization: str | None = None
+    cookie: str | None = None
+    for name, value in raw:
+        if name == b"authorization":
+            if authorization is None:
+                authorization = value.decode("latin-1")
+        elif name == b"cookie":
+            text = value.decode("latin-1")
+            cookie = text if cookie is None else cookie + "; " + text
+    return authorization, cookie
+
+
 class RequestAuth:
     """The authentication state of one request, computed on first use.
 
@@ -56,6 +74,18 @@ class RequestAuth:
     raw ASGI headers the first time :attr:`credentials` or :attr:`headers` is used, so
     open routes behind the middleware pay only for this object.
     """
+
+    __slots__ = (
+        "_credentials",
+        "_error",
+        "_headers",
+        "_principal",
+        "_raw",
+        "_transport",
+        "authenticator",
+        "csrf",
+        "method",
+    )
 
     def __init__(
         self,
@@ -102,17 +132,20 @@ class RequestAuth:
     def credentials(self) -> list[Credential]:
         """The request's credentials: Bearer header, session and access-token cookies."""
         if self._credentials is None:
-            headers = self.headers
+            if self._headers is not None:
+                authorization = self._headers.get("authorization")
+                cookie = self._headers.get("cookie")
+            else:  # only the two headers credentials travel in (CSRF needs the others)
+                authorization, cookie = _credential_headers(self._raw)
             transport = self._transport or CookieTransport()
             max_bytes = transport.settings.max_value_bytes
             found: list[Credential] = []
             try:
-                bearer = parse_authorization(headers.get("authorization"), max_bytes=max_bytes)
+                bearer = parse_authorization(authorization, max_bytes=max_bytes)
                 if bearer is not None:
                     found.append(Credential("bearer", bearer))
             except GatepassError as exc:
                 self._error = self._error or exc
-            cookie = headers.get("cookie")
             if cookie:
                 cookies = parse_cookie_header(cookie, max_bytes=max_bytes)
                 found.extend(c for c in transport.extract(cookies) if c.kind != "refresh_cookie")

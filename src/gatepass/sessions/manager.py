@@ -17,11 +17,12 @@ from dataclasses import dataclass, field, replace
 from gatepass._utils import hash_token, random_token
 from gatepass.config import SessionSettings
 from gatepass.errors import SessionExpired, SessionNotFound, StoreError
+from gatepass.principal import CredentialSource, Principal
 from gatepass.revocation import Revoker
 from gatepass.stores.base import SessionRecord, SessionStore
 from gatepass.types import Clock
 
-__all__ = ["IssuedSession", "SessionManager"]
+__all__ = ["IssuedSession", "SessionManager", "session_principal"]
 
 #: 32 random bytes as unpadded base64url: exactly 43 characters.
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -33,6 +34,31 @@ class IssuedSession:
 
     session_id: str = field(repr=False)
     record: SessionRecord
+
+
+def session_principal(record: SessionRecord, source: CredentialSource) -> Principal:
+    """The Principal of a live session."""
+    return Principal(
+        user_id=record.user_id,
+        method="session",
+        sid=record.sid,
+        scopes=frozenset(),
+        expires_at=record.deadline(),
+        source=source,
+        csrf_secret=record.csrf_secret,
+    )
+
+
+class _CachedSession:
+    """A session in the local read cache: the record, when it was read, its Principal."""
+
+    __slots__ = ("deadline", "fetched", "principal", "record")
+
+    def __init__(self, record: SessionRecord, fetched: float) -> None:
+        self.record = record
+        self.fetched = fetched  # time.monotonic() when read from the store
+        self.deadline = record.deadline()
+        self.principal: Principal | None = None
 
 
 class SessionManager:
@@ -50,8 +76,8 @@ class SessionManager:
         self._revoker = revoker
         self.settings = settings or SessionSettings()
         self._clock = clock
-        #: id_hash -> (record, time.monotonic() when read from the store)
-        self._cache: dict[str, tuple[SessionRecord, float]] = {}
+        #: id_hash -> the cached record (only while ``settings.cache_ttl`` > 0)
+        self._cache: dict[str, _CachedSession] = {}
         #: When True, ``last_seen_at`` writes are queued and written by
         #: :meth:`flush_touches` (the Authenticator's background loop), off the request path.
         self.defer_touches = False
@@ -102,7 +128,41 @@ class SessionManager:
         """
         if not _SESSION_ID.fullmatch(session_id):
             raise SessionNotFound("malformed session id")
+        return await self._load(hash_token(session_id))
+
+    async def load_principal(self, session_id: str, source: CredentialSource) -> Principal:
+        """The Principal of the live session for this id: :meth:`load`, then the Principal.
+
+        A local-cache hit that needs no decision beyond process memory (the feed healthy
+        and the sid not revoked, within ``cache_ttl``, before the idle and absolute
+        deadlines, no ``last_seen_at`` write due) returns the entry's Principal without
+        awaiting anything; every other case takes the full :meth:`load`.
+        """
+        if not _SESSION_ID.fullmatch(session_id):
+            raise SessionNotFound("malformed session id")
         id_hash = hash_token(session_id)
+        entry = self._cache.get(id_hash)
+        if entry is not None:
+            principal = entry.principal
+            now = self._clock()
+            if (
+                principal is not None
+                and principal.source == source
+                and now < entry.deadline
+                and now - entry.record.last_seen_at < self.settings.touch_interval
+                and time.monotonic() - entry.fetched <= self.settings.cache_ttl
+                and self._revoker.revoked_now(None, entry.record.sid, None, None) is False
+            ):
+                return principal
+        record = await self._load(id_hash)
+        entry = self._cache.get(id_hash)
+        if entry is None or entry.record is not record:  # not cached
+            return session_principal(record, source)
+        if entry.principal is None or entry.principal.source != source:
+            entry.principal = session_principal(record, source)
+        return entry.principal
+
+    async def _load(self, id_hash: str) -> SessionRecord:
         record = self._cached(id_hash)
         now = self._clock()
         if record is not None and now >= record.deadline():
@@ -153,9 +213,9 @@ class SessionManager:
         feed = self._revoker.feed
         if entry is None or feed is None or not feed.healthy:
             return None
-        record, fetched = entry
+        record = entry.record
         revoked = feed.revocations.is_revoked(jti=None, sid=record.sid, user_id=None, iat=None)
-        if revoked or time.monotonic() - fetched > self.settings.cache_ttl:
+        if revoked or time.monotonic() - entry.fetched > self.settings.cache_ttl:
             del self._cache[id_hash]
             return None
         return record
@@ -163,10 +223,13 @@ class SessionManager:
     def _remember(self, record: SessionRecord) -> None:
         if self.settings.cache_ttl <= 0:
             return
-        if record.id_hash not in self._cache and len(self._cache) >= self.settings.cache_size:
+        entry = self._cache.get(record.id_hash)
+        if entry is not None and entry.record is record:
+            return  # already cached (with its Principal)
+        if entry is None and len(self._cache) >= self.settings.cache_size:
             del self._cache[next(iter(self._cache))]
-        fetched = self._cache.get(record.id_hash, (record, time.monotonic()))[1]
-        self._cache[record.id_hash] = (record, fetched)
+        fetched = time.monotonic() if entry is None else entry.fetched
+        self._cache[record.id_hash] = _CachedSession(record, fetched)
 
     async def rotate(self, session_id: str) -> str:
         """Give a live session a new secret id (after a privilege change); return it."""

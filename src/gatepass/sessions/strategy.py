@@ -19,16 +19,7 @@ class SessionStrategy:
 
     async def authenticate(self, credential: str, *, source: CredentialSource) -> Principal:
         """The principal of a live session; raises SessionNotFound / SessionExpired."""
-        record = await self.manager.load(credential)
-        return Principal(
-            user_id=record.user_id,
-            method="session",
-            sid=record.sid,
-            scopes=frozenset(),
-            expires_at=record.deadline(),
-            source=source,
-            csrf_secret=record.csrf_secret,
-        )
+        return await self.manager.load_principal(credential, source)
 
     async def revoke(self, principal: Principal) -> None:
         """End the principal's session."""

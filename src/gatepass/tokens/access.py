@@ -19,6 +19,7 @@ __all__ = [
     "ACCESS_TYP",
     "CSRF_CLAIM",
     "AccessTokens",
+    "CachedToken",
     "IssuedAccessToken",
     "VerifiedTokenCache",
     "csrf_token_matches",
@@ -44,6 +45,33 @@ class IssuedAccessToken:
     claims: dict[str, object] = field(repr=False)
 
 
+class CachedToken:
+    """One verified token: its claims, the key that verified it, and its Principals.
+
+    The Principals (one per credential source) are built on the first hit that needs
+    them and then shared: a Principal is immutable, so every later hit of the same
+    token gets the same object instead of a new one.
+    """
+
+    __slots__ = ("bearer", "claims", "cookie", "key")
+
+    def __init__(self, claims: ValidatedClaims, key: SigningKey | None) -> None:
+        self.claims = claims
+        self.key = key
+        self.bearer: Principal | None = None
+        self.cookie: Principal | None = None
+
+    def principal(self, source: CredentialSource) -> Principal:
+        """This token's Principal for a credential that arrived from ``source``."""
+        if source == "bearer":
+            if self.bearer is None:
+                self.bearer = principal_from_claims(self.claims, "bearer")
+            return self.bearer
+        if self.cookie is None:
+            self.cookie = principal_from_claims(self.claims, "cookie")
+        return self.cookie
+
+
 class VerifiedTokenCache:
     """A bounded map from a verified token to its claims, valid until the token's ``exp``.
 
@@ -57,7 +85,7 @@ class VerifiedTokenCache:
 
     def __init__(self, max_entries: int = 10_000) -> None:
         self.max_entries = max_entries
-        self._entries: dict[str, tuple[ValidatedClaims, SigningKey]] = {}
+        self._entries: dict[str, CachedToken] = {}
         #: Lookups answered from the cache / not (for metrics).
         self.hits = 0
         self.misses = 0
@@ -65,27 +93,34 @@ class VerifiedTokenCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, token: str, keyring: KeyRing, now: float, leeway: int) -> ValidatedClaims | None:
-        """The cached claims if the token is cached, its key still trusted, and unexpired."""
+    def entry(self, token: str, keyring: KeyRing, now: float, leeway: int) -> CachedToken | None:
+        """The cached entry if the token is cached, its key still trusted, and unexpired."""
         entry = self._entries.get(token)
         if entry is None:
             self.misses += 1
             return None
-        claims, key = entry
-        if now >= claims.exp + leeway or keyring.get(key.kid) is not key:
+        key = entry.key
+        if now >= entry.claims.exp + leeway or key is None or keyring.get(key.kid) is not key:
             del self._entries[token]
             self.misses += 1
             return None
         self.hits += 1
-        return claims
+        return entry
 
-    def put(self, token: str, claims: ValidatedClaims, key: SigningKey) -> None:
-        """Remember a token that passed every check."""
+    def get(self, token: str, keyring: KeyRing, now: float, leeway: int) -> ValidatedClaims | None:
+        """The cached claims if the token is cached, its key still trusted, and unexpired."""
+        entry = self.entry(token, keyring, now, leeway)
+        return None if entry is None else entry.claims
+
+    def put(self, token: str, claims: ValidatedClaims, key: SigningKey) -> CachedToken:
+        """Remember a token that passed every check; return its entry."""
+        entry = CachedToken(claims, key)
         if self.max_entries <= 0:
-            return
+            return entry
         if len(self._entries) >= self.max_entries:
             del self._entries[next(iter(self._entries))]
-        self._entries[token] = (claims, key)
+        self._entries[token] = entry
+        return entry
 
     def clear(self) -> None:
         """Forget every entry."""
@@ -161,15 +196,30 @@ class AccessTokens:
         token = sign_compact(claims, self.keyring.active, typ=ACCESS_TYP)
         return IssuedAccessToken(token, str(claims["jti"]), sid, exp, claims)
 
+    def cached(self, token: str) -> CachedToken | None:
+        """The verified-token cache's entry for ``token`` (a hit), or None.
+
+        A hit passed every check of :meth:`verify` when it was cached, and is still
+        unexpired and signed by a key in the ring; revocation is the caller's to check.
+        """
+        return self.cache.entry(token, self.keyring, self._clock(), self.settings.leeway)
+
     def verify(self, token: str) -> ValidatedClaims:
         """Verify signature (algorithm pinned to the key by ``kid``), ``typ`` and claims.
 
         Raises:
             TokenError: any subclass, with the precise reason.
         """
-        cached = self.cache.get(token, self.keyring, self._clock(), self.settings.leeway)
+        cached = self.cached(token)
         if cached is not None:
-            return cached
+            return cached.claims
+        return self.verify_uncached(token).claims
+
+    def verify_uncached(self, token: str) -> CachedToken:
+        """:meth:`verify` without the cache lookup (after a miss); caches the result.
+
+        Returns the new cache entry (not cached if the cache is off).
+        """
         verified = verify_compact(token, self.keyring, max_bytes=self.settings.max_token_bytes)
         typ = verified.header.get("typ")
         if not isinstance(typ, str) or typ not in ACCEPTED_TYPS:
@@ -178,9 +228,9 @@ class AccessTokens:
         if validated.sid is None:
             raise InvalidClaim("sid is required", claim="sid")
         key = self.keyring.get(verified.kid)
-        if key is not None:
-            self.cache.put(token, validated, key)
-        return validated
+        if key is None:  # retired between the check and now: verified, but not cached
+            return CachedToken(validated, None)
+        return self.cache.put(token, validated, key)
 
 
 def principal_from_claims(claims: ValidatedClaims, source: CredentialSource) -> Principal:

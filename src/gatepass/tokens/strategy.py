@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from gatepass.errors import TokenRevoked, UnknownKey
 from gatepass.principal import CredentialSource, Principal
 from gatepass.revocation import Revoker
-from gatepass.tokens.access import AccessTokens, principal_from_claims
+from gatepass.tokens.access import AccessTokens
 from gatepass.tokens.refresh import RefreshTokens
 from gatepass.types import AuthMethod
 
@@ -39,18 +39,35 @@ class JWTStrategy:
         self._on_unknown_key = on_unknown_key
 
     async def authenticate(self, credential: str, *, source: CredentialSource) -> Principal:
-        """The principal of a valid, unrevoked access token."""
+        """The principal of a valid, unrevoked access token.
+
+        A verified-token cache hit costs a dict lookup and, while the revocation feed is
+        healthy, an in-memory revocation check without I/O; its Principal is built once
+        per token and source, then shared (it is immutable).
+        """
+        entry = self.access.cached(credential)
+        if entry is not None:
+            claims = entry.claims
+            revoked = self._revoker.revoked_now(claims.jti, claims.sid, claims.sub, claims.iat)
+            if revoked is None:  # the feed is stale: ask the store (fails closed)
+                revoked = await self._revoker.is_revoked(
+                    jti=claims.jti, sid=claims.sid, user_id=claims.sub, iat=claims.iat
+                )
+            if revoked:
+                raise TokenRevoked("access token revoked")
+            return entry.principal(source)
         try:
-            claims = self.access.verify(credential)
+            entry = self.access.verify_uncached(credential)
         except UnknownKey:
             if self._on_unknown_key is None or not await self._on_unknown_key():
                 raise
-            claims = self.access.verify(credential)
+            entry = self.access.verify_uncached(credential)
+        claims = entry.claims
         if await self._revoker.is_revoked(
             jti=claims.jti, sid=claims.sid, user_id=claims.sub, iat=claims.iat
         ):
             raise TokenRevoked("access token revoked")
-        return principal_from_claims(claims, source)
+        return entry.principal(source)
 
     async def revoke(self, principal: Principal) -> None:
         """End the token login: its family (if any) and every token carrying its sid."""

@@ -16,6 +16,7 @@ part of an HTTP field value).
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Literal, TypeAlias
 
@@ -29,12 +30,30 @@ BearerError: TypeAlias = Literal["invalid_request", "invalid_token", "insufficie
 _SCHEME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _REST = re.compile(r" +([A-Za-z0-9\-._~+/]+=*)")
 _TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+#: The token68 characters before its "=" padding, for a fast check with bytes.translate.
+_TOKEN68_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
 # RFC 6750 section 3: error and error_description characters; scope tokens.
 _NQSCHAR = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 _SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+(?: [\x21\x23-\x5b\x5d-\x7e]+)*")
 # quoted-string qdtext / quoted-pair material: visible ASCII, space and tab.
 _QDTEXT = re.compile(r"[\t\x20-\x7e]*")
 _ERRORS = frozenset({"invalid_request", "invalid_token", "insufficient_scope"})
+
+
+@functools.lru_cache(maxsize=256)
+def _exact_bearer(value: str) -> str | None:
+    """The token of an ASCII value of the exact form ``Bearer <token68>``, else None.
+
+    Memoized (a pure function, at most 256 values of at most the size cap): a client
+    sends the same header on every request while its token lives, so a repeat costs a
+    dict lookup instead of a scan of every character, and the token returned is the
+    same string object each time (its hash, used by the verified-token cache, is kept).
+    """
+    token = value[7:]
+    unpadded = token.rstrip("=")  # token68: one or more characters, then "=" padding only
+    if unpadded and not unpadded.encode("ascii").translate(None, _TOKEN68_CHARS):
+        return token
+    return None
 
 
 def parse_authorization(value: str | None, *, max_bytes: int = 8192) -> str | None:
@@ -60,8 +79,10 @@ def parse_authorization(value: str | None, *, max_bytes: int = 8192) -> str | No
         not value.isascii() and len(value.encode("utf-8", "surrogatepass")) > max_bytes
     ):
         raise TokenTooLarge("authorization header exceeds the size limit")
-    if value.startswith("Bearer ") and (fast := _TOKEN68.fullmatch(value, 7)) is not None:
-        return fast.group()  # the usual exact form, without the general parse below
+    if value.startswith("Bearer ") and value.isascii():
+        token = _exact_bearer(value)  # the usual form, without the general parse below
+        if token is not None:
+            return token
     value = value.strip(" \t")
     scheme = _SCHEME.match(value)
     if scheme is None or scheme.group().lower() != "bearer":

@@ -71,7 +71,9 @@ def parse_cookie_header(header: str | None, *, max_bytes: int = 8192) -> dict[st
         value = value.strip(" \t")
         if len(value) >= 2 and value[0] == value[-1] == '"':
             value = value[1:-1]
-        if len(value) > max_bytes or len(value.encode("utf-8", "surrogatepass")) > max_bytes:
+        if len(value) > max_bytes or (
+            not value.isascii() and len(value.encode("utf-8", "surrogatepass")) > max_bytes
+        ):
             continue
         cookies[name] = value
     return cookies
@@ -202,7 +204,9 @@ class CookieTransport:
         found: list[Credential] = []
         for full, kind in self._names:
             value = cookies.get(full)
-            if not value or len(value.encode("utf-8", "surrogatepass")) > cap:
+            if not value or len(value) > cap:
+                continue
+            if not value.isascii() and len(value.encode("utf-8", "surrogatepass")) > cap:
                 continue
             found.append(Credential(kind, value))
         return found

@@ -8,7 +8,7 @@ import pytest
 
 from gatepass._utils import hash_token
 from gatepass.config import SessionSettings
-from gatepass.errors import SessionExpired, SessionNotFound
+from gatepass.errors import SessionExpired, SessionNotFound, StoreUnavailable
 from gatepass.revocation import RevocationFeed, RevocationSet, Revoker
 from gatepass.sessions.manager import SessionManager
 from gatepass.stores.base import SessionRecord
@@ -262,3 +262,118 @@ async def test_deferred_touches_are_written_by_flush(
     stored = await memory_store.get_session(issued.record.id_hash)
     assert stored is not None
     assert clock.now == stored.last_seen_at
+
+
+# -- load_principal: the per-request path, answered from the cache when memory can decide --
+
+
+async def test_principal_hits_are_served_from_memory(
+    cached: tuple[SessionManager, CountingStore, RevocationFeed],
+) -> None:
+    """Repeated load_principal calls read the store once and share one Principal."""
+    manager, store, _ = cached
+    issued = await manager.create("u1")
+    first = await manager.load_principal(issued.session_id, "cookie")
+    assert first is await manager.load_principal(issued.session_id, "cookie")
+    assert 1 == store.reads
+    assert ("u1", "session", issued.record.sid) == (first.user_id, first.method, first.sid)
+    assert issued.record.deadline() == first.expires_at
+    assert issued.record.csrf_secret == first.csrf_secret
+    bearer = await manager.load_principal(issued.session_id, "bearer")
+    assert "bearer" == bearer.source  # never another source's Principal
+
+
+async def test_principal_of_a_session_ended_elsewhere_is_refused(
+    cached: tuple[SessionManager, CountingStore, RevocationFeed], clock: FakeClock
+) -> None:
+    """Another instance's logout reaches a cached Principal through the feed."""
+    manager, store, feed = cached
+    issued = await manager.create("u1")
+    await manager.load_principal(issued.session_id, "cookie")
+    elsewhere = SessionManager(store, Revoker(store, clock=clock), manager.settings, clock=clock)
+    await elsewhere.destroy(issued.session_id)
+    await feed.sync_once()
+    with pytest.raises(SessionNotFound):
+        await manager.load_principal(issued.session_id, "cookie")
+
+
+@pytest.mark.parametrize(("idle", "reason"), [(True, "idle"), (False, "absolute")])
+async def test_expired_session_is_never_served_from_cache(
+    cached: tuple[SessionManager, CountingStore, RevocationFeed],
+    clock: FakeClock,
+    idle: bool,
+    reason: str,
+) -> None:
+    """Idle and absolute deadlines are enforced on every request, cache hit or not: the
+    expired session is refused, deleted and its sid revoked."""
+    manager, store, _ = cached
+    issued = await manager.create("u1")
+    await manager.load_principal(issued.session_id, "cookie")
+    if idle:
+        clock.advance(100)  # idle_ttl, without a request in between
+    else:
+        for _ in range(111):  # active every 9 s (no touch due), past absolute_ttl=1000
+            clock.advance(9)
+            await manager.load_principal(issued.session_id, "cookie")
+            await manager.flush_touches()
+        manager._cache.clear()  # the store's copy decides, as after cache_ttl
+        clock.advance(1000 - 9 * 111)
+    with pytest.raises(SessionExpired) as caught:
+        await manager.load_principal(issued.session_id, "cookie")
+    assert reason == caught.value.reason
+    assert await store.get_session(issued.record.id_hash) is None
+    assert await store.is_revoked(jti=None, sid=issued.record.sid, user_id=None, iat=None)
+
+
+async def test_principal_path_slides_the_idle_deadline(
+    cached: tuple[SessionManager, CountingStore, RevocationFeed], clock: FakeClock
+) -> None:
+    """A request after touch_interval slides the deadline (the fast path steps aside)."""
+    manager, store, _ = cached
+    issued = await manager.create("u1")
+    first = await manager.load_principal(issued.session_id, "cookie")
+    clock.advance(10)  # touch_interval
+    second = await manager.load_principal(issued.session_id, "cookie")
+    assert second.expires_at == first.expires_at + 10
+    stored = await store.get_session(issued.record.id_hash)
+    assert stored is not None
+    assert clock.now == stored.last_seen_at
+
+
+async def test_principal_with_a_stale_feed_reads_the_store(
+    cached: tuple[SessionManager, CountingStore, RevocationFeed],
+) -> None:
+    """A stale feed bypasses the cache; with the store down the request fails closed."""
+    manager, store, feed = cached
+    issued = await manager.create("u1")
+    await manager.load_principal(issued.session_id, "cookie")
+    feed.staleness = 0.0
+    await manager.load_principal(issued.session_id, "cookie")
+    assert 2 == store.reads
+    await store.aclose()
+    with pytest.raises(StoreUnavailable):
+        await manager.load_principal(issued.session_id, "cookie")
+
+
+async def test_principal_cache_entries_expire_after_cache_ttl(
+    cached: tuple[SessionManager, CountingStore, RevocationFeed],
+) -> None:
+    """An entry older than cache_ttl (monotonic time) is read from the store again."""
+    manager, store, _ = cached
+    issued = await manager.create("u1")
+    await manager.load_principal(issued.session_id, "cookie")
+    manager._cache[issued.record.id_hash].fetched -= 31  # read 31 s ago (cache_ttl=30)
+    await manager.load_principal(issued.session_id, "cookie")
+    assert 2 == store.reads
+
+
+async def test_principal_cache_is_bounded(clock: FakeClock) -> None:
+    """load_principal never grows the cache past cache_size."""
+    store = MemoryStore(clock=clock)
+    feed = RevocationFeed(store, RevocationSet(), max_wait=0.05, staleness=5)
+    await feed.sync_once()
+    settings = SessionSettings(cache_ttl=30, cache_size=3)
+    manager = SessionManager(store, Revoker(store, clock=clock, feed=feed), settings, clock=clock)
+    for _ in range(10):
+        await manager.load_principal((await manager.create("u1")).session_id, "cookie")
+    assert 3 == len(manager._cache)

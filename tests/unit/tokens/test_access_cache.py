@@ -6,7 +6,13 @@ import pytest
 
 from gatepass.authenticator import Authenticator
 from gatepass.config import TokenSettings
-from gatepass.errors import InvalidSignature, TokenExpired, TokenRevoked, UnknownKey
+from gatepass.errors import (
+    InvalidSignature,
+    StoreUnavailable,
+    TokenExpired,
+    TokenRevoked,
+    UnknownKey,
+)
 from gatepass.keys.key import SigningKey
 from gatepass.keys.keyring import KeyRing
 from gatepass.tokens.access import AccessTokens
@@ -91,3 +97,78 @@ async def test_revoked_token_is_never_served_from_cache(authenticator: Authentic
     await authenticator.logout(principal)
     with pytest.raises(TokenRevoked):
         await authenticator.authenticate(creds)
+
+
+# -- the per-request fast path: a cache hit answered from memory, revocation on every hit --
+
+
+@pytest.fixture
+async def fed(authenticator: Authenticator) -> Authenticator:
+    """The authenticator with its revocation feed synced once (healthy)."""
+    await authenticator.feed.sync_once()
+    return authenticator
+
+
+async def _bearer(auth: Authenticator, email: str = "a@example.com") -> list[Credential]:
+    user = await auth.register(email, "correct horse battery")
+    return [Credential("bearer", (await auth.login_tokens(user)).access_token)]
+
+
+async def test_hit_shares_one_principal_per_source(fed: Authenticator) -> None:
+    """Hits of one token return the same immutable Principal for the same source only."""
+    creds = await _bearer(fed)
+    first = await fed.authenticate(creds)
+    assert first is await fed.authenticate(creds)
+    cookie = await fed.jwt.authenticate(creds[0].value, source="cookie")
+    assert ("bearer", "cookie") == (first.source, cookie.source)
+    assert cookie is await fed.jwt.authenticate(creds[0].value, source="cookie")
+    assert first.claims == cookie.claims
+
+
+@pytest.mark.parametrize("how", ["jti", "sid", "user"])
+async def test_revocation_elsewhere_refuses_the_cached_token(
+    fed: Authenticator, how: str, clock: FakeClock
+) -> None:
+    """A revocation by another instance (jti, sid, or the user's watermark) reaches the
+    in-memory check of a cache hit through the feed: the token is refused."""
+    creds = await _bearer(fed)
+    principal = await fed.authenticate(creds)
+    assert 1 == len(fed.access.cache)
+    elsewhere = Authenticator(store=fed.store, keyring=fed.keyring, clock=clock)
+    clock.advance(1)  # the watermark is in whole seconds, after the token's iat
+    if how == "jti":
+        assert principal.jti is not None
+        await elsewhere.revoker.revoke_jti(principal.jti, expires_at=principal.expires_at)
+    elif how == "sid":
+        await elsewhere.revoker.revoke_sid(principal.sid, expires_at=principal.expires_at)
+    else:
+        await elsewhere.logout_all(principal.user_id)
+    await fed.feed.sync_once()
+    assert fed.feed.healthy
+    with pytest.raises(TokenRevoked):
+        await fed.authenticate(creds)
+
+
+async def test_cached_token_past_exp_is_never_served(fed: Authenticator, clock: FakeClock) -> None:
+    """The fast path checks exp + leeway on every hit, like verify."""
+    creds = await _bearer(fed)
+    await fed.authenticate(creds)
+    clock.advance(fed.token_settings.access_ttl + fed.token_settings.leeway)
+    with pytest.raises(TokenExpired):
+        await fed.authenticate(creds)
+    assert 0 == len(fed.access.cache)
+
+
+async def test_stale_feed_makes_a_hit_ask_the_store_and_fail_closed(
+    fed: Authenticator,
+) -> None:
+    """With the feed stale a hit's revocation goes to the store; with the store down the
+    request fails (StoreUnavailable), never served from the cache."""
+    creds = await _bearer(fed)
+    await fed.authenticate(creds)
+    fed.feed.staleness = 0.0  # the feed is now stale
+    assert not fed.feed.healthy
+    assert (await fed.authenticate(creds)).user_id
+    await fed.store.aclose()
+    with pytest.raises(StoreUnavailable):
+        await fed.authenticate(creds)
