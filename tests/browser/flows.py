@@ -61,3 +61,18 @@ def poll(check: Callable[[], bool], timeout: float, interval: float = 0.02) -> f
             raise AssertionError(f"not true within {timeout} s")
         time.sleep(interval)
     return time.monotonic() - started
+
+
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
+
+
+def axe_violations(page: Any) -> list[str]:
+    """Every axe violation on the page, as "rule: target" lines (empty: none)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": AXE_TAGS}})
+    return [
+        f"{v['id']} ({v['impact']}): {node['target']}"
+        for v in results.response["violations"]
+        for node in v["nodes"]
+    ]

@@ -14,22 +14,9 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import Site, new_email
-from tests.browser.flows import login_rows, register, spa_sign_in
+from tests.browser.flows import axe_violations, login_rows, register, spa_sign_in
 
 PHONE = {"width": 390, "height": 844}
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
-
-
-def axe_violations(page: Any) -> list[str]:
-    """Every axe violation on the page, as "rule: target" lines (empty: none)."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": AXE_TAGS}})
-    return [
-        f"{v['id']} ({v['impact']}): {node['target']}"
-        for v in results.response["violations"]
-        for node in v["nodes"]
-    ]
 
 
 @pytest.fixture
@@ -63,6 +50,7 @@ CASES = [
     ("login-notice", "/login?reason=expired", None),
     ("register", "/register", None),
     ("account", "/account", "session"),
+    ("account-error", "/account?error=wrong-password", "session"),
     ("app-signed-out", "/app", None),
     ("app-signed-in", "/app", "tokens"),
     ("error", "/login", "session"),

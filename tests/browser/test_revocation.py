@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import PASSWORD, Site, new_email, secure_server
-from tests.browser.flows import login_rows, poll, register, sign_in, spa_sign_in
+from tests.browser.flows import axe_violations, login_rows, poll, register, sign_in, spa_sign_in
 from tests.servers import ServerProcess
 
 #: The bound the issue sets: revocation reaches the other browser within a second.
@@ -123,6 +123,7 @@ def test_revoking_another_login_asks_for_the_password(
     laptop.get_by_label("Password", exact=True).fill("wrong password here")
     laptop.get_by_role("button", name="Revoke the login").click()
     laptop.get_by_text("That password is not right.").wait_for()
+    assert [] == axe_violations(laptop)  # the confirm page, with its error
     assert [200, None] == phone.evaluate(STATUS, ["/auth/me"])
     laptop.get_by_label("Password", exact=True).fill(PASSWORD)
     laptop.get_by_role("button", name="Revoke the login").click()
@@ -132,6 +133,7 @@ def test_revoking_another_login_asks_for_the_password(
     spa_sign_in(phone, base, email)
     phone.get_by_role("button", name="Revoke").click()  # the laptop's session
     phone.get_by_label("Your password").wait_for()
+    assert [] == axe_violations(phone)  # /app with its password form shown
     phone.get_by_label("Your password").fill(PASSWORD)
     phone.get_by_role("button", name="Revoke the login").click()
     phone.get_by_text("Login revoked.").wait_for()
