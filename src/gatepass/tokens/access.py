@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from gatepass._utils import constant_time_equals, hash_token, random_token
 from gatepass.config import TokenSettings
@@ -234,7 +235,11 @@ class AccessTokens:
 
 
 def principal_from_claims(claims: ValidatedClaims, source: CredentialSource) -> Principal:
-    """The Principal of a verified (and unrevoked) access token."""
+    """The Principal of a verified (and unrevoked) access token.
+
+    Its ``claims`` are a read-only view: the verified-token cache shares one Principal
+    between every request that presents the same token.
+    """
     return Principal(
         user_id=claims.sub,
         method="jwt",
@@ -242,7 +247,7 @@ def principal_from_claims(claims: ValidatedClaims, source: CredentialSource) -> 
         scopes=claims.scopes,
         expires_at=claims.exp,
         source=source,
-        claims=claims.raw,
+        claims=MappingProxyType(claims.raw),
         jti=claims.jti,
     )
 

@@ -123,6 +123,9 @@ async def test_hit_shares_one_principal_per_source(fed: Authenticator) -> None:
     assert ("bearer", "cookie") == (first.source, cookie.source)
     assert cookie is await fed.jwt.authenticate(creds[0].value, source="cookie")
     assert first.claims == cookie.claims
+    with pytest.raises(TypeError):  # shared, so read-only: an app cannot alter it
+        first.claims["sub"] = "someone else"  # type: ignore[index]
+    assert first.user_id == (await fed.authenticate(creds)).claims["sub"]
 
 
 @pytest.mark.parametrize("how", ["jti", "sid", "user"])
