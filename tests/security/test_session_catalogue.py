@@ -143,6 +143,16 @@ def form_token(response: httpx.Response) -> str:
     return match.group(1)
 
 
+def assert_token_login_dead(client: Browser, tokens: dict[str, Any]) -> None:
+    """The token login's access token is refused as revoked, and its refresh token too."""
+    me = client.get("/auth/me", headers=bearer(tokens["access_token"]), cookies={})
+    assert (401, "token_revoked") == error_code(me)
+    refresh = client.post(
+        "/auth/token/refresh", json={"refresh_token": tokens["refresh_token"]}, cookies={}
+    )
+    assert 401 == refresh.status_code
+
+
 async def user_of(authenticator: Authenticator, address: str = "lib@example.com") -> UserRecord:
     """Register a user through the library."""
     return await authenticator.register(address, PASSWORD)
@@ -890,12 +900,7 @@ def test_s11_logout_all_ends_every_login_of_the_user(server: Server) -> None:
     other, _ = session_user(server, "s11-other")
     assert 204 == browser.post("/auth/logout-all", headers=browser.csrf(csrf)).status_code
     assert not alive(other, {SESSION: session_cookie})
-    me = other.get("/auth/me", headers=bearer(tokens["access_token"]), cookies={})
-    assert (401, "token_revoked") == error_code(me)
-    refresh = other.post(
-        "/auth/token/refresh", json={"refresh_token": tokens["refresh_token"]}, cookies={}
-    )
-    assert 401 == refresh.status_code
+    assert_token_login_dead(other, tokens)
     assert alive(other)  # positive control: another user's session lives on
 
 
@@ -931,12 +936,7 @@ def test_s11_password_change_ends_every_other_login(server: Server) -> None:
         s["id"] for s in browser.get("/auth/sessions").json()["sessions"] if s["current"]
     ]
     assert not alive(second)
-    me = bystander.get("/auth/me", headers=bearer(tokens["access_token"]), cookies={})
-    assert (401, "token_revoked") == error_code(me)
-    refresh = bystander.post(
-        "/auth/token/refresh", json={"refresh_token": tokens["refresh_token"]}, cookies={}
-    )
-    assert 401 == refresh.status_code
+    assert_token_login_dead(bystander, tokens)
     assert 401 == login_status(server.browser(), address, PASSWORD)
     assert 200 == login_status(server.browser(), address, NEW_PASSWORD)
     assert alive(bystander)  # positive control: another user's session lives on
@@ -993,12 +993,7 @@ def test_s11_disabled_account_ends_every_login(server: Server) -> None:
     while alive(browser) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(browser)
-    me = bystander.get("/auth/me", headers=bearer(tokens["access_token"]), cookies={})
-    assert (401, "token_revoked") == error_code(me)
-    refresh = bystander.post(
-        "/auth/token/refresh", json={"refresh_token": tokens["refresh_token"]}, cookies={}
-    )
-    assert 401 == refresh.status_code
+    assert_token_login_dead(bystander, tokens)
     assert 401 == login_status(server.browser(), address, PASSWORD)
     assert alive(bystander)  # positive control
     users("enable")
