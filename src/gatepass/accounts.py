@@ -10,6 +10,7 @@ refresh tokens and audit trail.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from gatepass.config import PasswordSettings
@@ -19,12 +20,22 @@ from gatepass.principal import Principal
 from gatepass.sessions.manager import SessionManager
 from gatepass.stores.base import Store, UserRecord
 from gatepass.tokens.refresh import RefreshTokens
-from gatepass.types import Clock
+from gatepass.types import AuthMethod, Clock
 
-if TYPE_CHECKING:
-    from gatepass.authenticator import Login
+__all__ = ["AccountChanges", "Login"]
 
-__all__ = ["AccountChanges"]
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    """One live login of a user: a session or a token family."""
+
+    id: str
+    method: AuthMethod
+    created_at: float
+    last_seen_at: float
+    expires_at: float
+    ip: str | None
+    user_agent: str | None
 
 
 class AccountChanges:

@@ -21,7 +21,7 @@ from typing import Literal
 import anyio
 
 from gatepass._utils import constant_time_equals, hash_token, random_token
-from gatepass.accounts import AccountChanges
+from gatepass.accounts import AccountChanges, Login
 from gatepass.config import PasswordSettings, SessionSettings, TokenSettings
 from gatepass.errors import (
     AuthenticationError,
@@ -53,7 +53,7 @@ from gatepass.tokens.refresh import RefreshTokens, parse_refresh_token
 from gatepass.tokens.strategy import JWTStrategy
 from gatepass.transports.base import Credential
 from gatepass.transports.csrf import make_csrf_token, verify_csrf_token
-from gatepass.types import AuthMethod, Clock
+from gatepass.types import Clock
 
 __all__ = ["AuthStats", "Authenticator", "Login", "SessionLogin", "TokenPair"]
 
@@ -113,19 +113,6 @@ class SessionLogin:
     def sid(self) -> str:
         """The public id of this login."""
         return self.session.record.sid
-
-
-@dataclass(frozen=True, slots=True)
-class Login:
-    """One live login of a user: a session or a token family."""
-
-    id: str
-    method: AuthMethod
-    created_at: float
-    last_seen_at: float
-    expires_at: float
-    ip: str | None
-    user_agent: str | None
 
 
 async def _every(interval: float, job: Callable[[], Awaitable[object]]) -> None:
