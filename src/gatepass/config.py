@@ -13,6 +13,8 @@ __all__ = ["CookieSettings", "PasswordSettings", "SessionSettings", "TokenSettin
 
 #: A cookie name prefix (CK-07): at most 16 of ``A-Z a-z 0-9 _ -``, possibly none.
 _COOKIE_PREFIX = re.compile(r"[A-Za-z0-9_-]{0,16}")
+#: A cookie name: RFC 6265 token characters, narrowed to ``A-Z a-z 0-9 _ -``.
+_COOKIE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _positive(name: str, value: float) -> None:
@@ -104,7 +106,7 @@ class CookieSettings:
 
     def __post_init__(self) -> None:
         for name in (self.session_name, self.access_name, self.refresh_name, self.csrf_name):
-            if not name or not name.replace("_", "").replace("-", "").isalnum():
+            if not _COOKIE_NAME.fullmatch(name):  # ASCII only: str.isalnum() is Unicode
                 raise ConfigurationError(f"invalid cookie name {name!r}")
         if not self.secure and "none" in (
             self.session_same_site,

@@ -315,3 +315,12 @@ def test_with_prefix_refuses_bad_prefixes(prefix: str) -> None:
     """Only A-Z a-z 0-9 _ -, at most 16, and no leading __ (browser cookie prefixes)."""
     with pytest.raises(ConfigurationError, match="cookie prefix"):
         CookieSettings.with_prefix(prefix)
+
+
+@pytest.mark.parametrize("name", ["", "caf\u00e9", "\u0661\u0662", "a b", "x" * 65])
+def test_cookie_settings_refuse_names_that_are_not_ascii_tokens(name: str) -> None:
+    """CookieSettings accepts only A-Z a-z 0-9 _ - names (str.isalnum() would pass
+    Unicode letters and digits)."""
+    with pytest.raises(ConfigurationError):
+        CookieSettings(session_name=name)
+    assert "gp_session" == CookieSettings(session_name="gp_session").session_name  # control
