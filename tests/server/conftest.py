@@ -8,6 +8,7 @@ a client from another address.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,19 +51,26 @@ def server_settings() -> ServerSettings:
     return ServerSettings(store="memory://", dev=True, login_limit="3/minute")
 
 
-@pytest.fixture
-async def live_app(server_settings: ServerSettings, clock: FakeClock) -> AsyncIterator[LiveApp]:
-    app = create_app(server_settings, clock=clock)
+@contextlib.asynccontextmanager
+async def running_app(settings: ServerSettings, clock: FakeClock) -> AsyncIterator[LiveApp]:
+    """``create_app(settings)`` with its lifespan running and cheap argon2 parameters."""
+    app = create_app(settings, clock=clock)
     async with lifespan(app) as (asgi, state):
         ctx: ServerContext = state["gatepass"]
         ctx.authenticator.hasher = Argon2Hasher(FAST_PASSWORDS)
-        base = BASE_URL if server_settings.dev else SECURE_BASE_URL
+        base = BASE_URL if settings.dev else SECURE_BASE_URL
         live = LiveApp(asgi, ctx, base)
         try:
             yield live
         finally:
             for c in live.clients:
                 await c.aclose()
+
+
+@pytest.fixture
+async def live_app(server_settings: ServerSettings, clock: FakeClock) -> AsyncIterator[LiveApp]:
+    async with running_app(server_settings, clock) as live:
+        yield live
 
 
 @pytest.fixture

@@ -13,19 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gatepass.passwords import Argon2Hasher
-from gatepass.server.app import create_app
-from gatepass.server.context import ServerContext
 from gatepass.server.settings import ServerSettings
-from tests.conftest import FAST_PASSWORDS, FakeClock
+from tests.conftest import FakeClock
 from tests.contracts.redis_env import delete_prefix, require_redis, unique_prefix
-from tests.lifespan import lifespan
 from tests.server.conftest import (
-    BASE_URL,
     PASSWORD,
     LiveApp,
     assert_error,
     register,
+    running_app,
     session_login,
 )
 
@@ -117,15 +113,8 @@ async def capped_app(
     settings = ServerSettings(
         store=store, redis=redis, dev=True, login_limit="3/minute", account_limit="5/hour"
     )
-    async with lifespan(create_app(settings, clock=clock)) as (asgi, state):
-        ctx: ServerContext = state["gatepass"]
-        ctx.authenticator.hasher = Argon2Hasher(FAST_PASSWORDS)
-        live = LiveApp(asgi, ctx, BASE_URL)
-        try:
-            yield live
-        finally:
-            for c in live.clients:
-                await c.aclose()
+    async with running_app(settings, clock) as live:
+        yield live
 
 
 def bots(n: int) -> list[str]:
