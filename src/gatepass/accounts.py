@@ -10,7 +10,7 @@ refresh tokens and audit trail.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
 from gatepass.config import PasswordSettings
@@ -89,18 +89,32 @@ class AccountChanges:
         password-guessing oracle.
         """
         user = await self.store.get_user(user_id)
+        checked = await self._password_matches(user, password)
+        if checked is None:
+            await self.audit(
+                "reauth", "failed", user_id=user_id, sid=sid, ip=ip, user_agent=user_agent
+            )
+            raise ReauthenticationRequired("the password did not match")
+        await self.audit("reauth", "ok", user_id=user_id, sid=sid, ip=ip, user_agent=user_agent)
+        return checked
+
+    async def _password_matches(self, user: UserRecord | None, password: str) -> UserRecord | None:
+        """The user if the password is theirs and the account enabled, else None.
+
+        One argon2 verify whatever the case (a dummy hash for no user, an empty password
+        for one over the maximum length), so a miss costs what a hit costs. A hash made
+        with older parameters is upgraded; the returned record carries the new hash.
+        """
         too_long = len(password) > self.password_settings.max_length
         ok = await self.hasher.verify(
             user.password_hash if user is not None else None, "" if too_long else password
         )
         if user is None or not ok or user.disabled:
-            await self.audit(
-                "reauth", "failed", user_id=user_id, sid=sid, ip=ip, user_agent=user_agent
-            )
-            raise ReauthenticationRequired("the password did not match")
+            return None
         if self.hasher.needs_rehash(user.password_hash):
-            await self.store.set_password_hash(user.id, await self.hasher.hash(password))
-        await self.audit("reauth", "ok", user_id=user_id, sid=sid, ip=ip, user_agent=user_agent)
+            rehashed = await self.hasher.hash(password)
+            await self.store.set_password_hash(user.id, rehashed)
+            user = replace(user, password_hash=rehashed)
         return user
 
     async def login_started_at(self, principal: Principal) -> float | None:

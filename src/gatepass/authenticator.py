@@ -15,7 +15,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 import anyio
@@ -264,24 +264,16 @@ class Authenticator(AccountChanges):
             normalized: str | None = normalize_email(email)
         except ValidationError:
             normalized = None
-        too_long = len(password) > self.password_settings.max_length
         user = None
-        if normalized is not None and not too_long:
+        if normalized is not None and len(password) <= self.password_settings.max_length:
             user = await self.store.get_user_by_email(normalized)
-        ok = await self.hasher.verify(
-            user.password_hash if user is not None else None,
-            password if not too_long else "",
-        )
-        if user is None or not ok or user.disabled:
+        checked = await self._password_matches(user, password)
+        if checked is None:
             await self.audit(
                 "login", "failed", user_id=user.id if user else None, ip=ip, user_agent=user_agent
             )
             raise InvalidCredentials("email or password incorrect")
-        if self.hasher.needs_rehash(user.password_hash):
-            rehashed = await self.hasher.hash(password)
-            await self.store.set_password_hash(user.id, rehashed)
-            user = replace(user, password_hash=rehashed)
-        return user
+        return checked
 
     # -- session column -------------------------------------------------------------
 
