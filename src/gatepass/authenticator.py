@@ -435,6 +435,26 @@ class Authenticator(AccountChanges):
 
     # -- any credential -------------------------------------------------------------
 
+    def cached_principal(
+        self, bearer: str | None, access: str | None, session: str | None
+    ) -> Principal | None:
+        """What :meth:`authenticate` would return for these credentials, if memory can say.
+
+        The per-request fast path, given the Bearer token, the access-token cookie and
+        the session cookie (None where absent), chosen in :meth:`authenticate`'s order:
+        a verified-token cache hit or a local session-cache hit, revocation answered by
+        the in-memory set of a healthy feed. Never raises and never awaits; None means
+        "await :meth:`authenticate`" (a miss, a stale feed, a revoked or expired
+        credential: the slow path gives the precise answer).
+        """
+        if bearer is not None:
+            return self.jwt.cached(bearer, "bearer")
+        if access is not None:
+            return self.jwt.cached(access, "cookie")
+        if session is not None:
+            return self.sessions.cached_principal(session, "cookie")
+        return None
+
     async def authenticate(self, credentials: Sequence[Credential]) -> Principal:
         """Turn the request's credentials into a Principal.
 

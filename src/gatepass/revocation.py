@@ -40,12 +40,16 @@ class RevocationSet:
         self._users: dict[str, tuple[float, float]] = {}
         #: The last log position applied from the feed (local writes do not move it).
         self.seq = 0
+        #: Counts every :meth:`apply`: a credential found unrevoked when this was ``g``
+        #: is still unrevoked while it is ``g`` (what lets caches skip the lookups).
+        self.generation = 0
 
     def __len__(self) -> int:
         return len(self._jti) + len(self._sid) + len(self._users)
 
     def apply(self, event: RevocationEvent) -> None:
         """Add one revocation (idempotent; entries only ever widen)."""
+        self.generation += 1
         if event.kind == "jti":
             self._jti[event.value] = max(self._jti.get(event.value, 0.0), event.expires_at)
         elif event.kind == "sid":
@@ -62,7 +66,7 @@ class RevocationSet:
             self.seq = max(self.seq, event.seq)
 
     def is_revoked(
-        self, *, jti: str | None, sid: str | None, user_id: str | None, iat: float | None
+        self, jti: str | None, sid: str | None, user_id: str | None, iat: float | None
     ) -> bool:
         """The same answer as the store's direct check, from memory."""
         if jti is not None and jti in self._jti:
@@ -108,18 +112,30 @@ class RevocationFeed:
             raise ConfigurationError("max_wait must be positive and below staleness")
         self._store = store
         self.revocations = revocations
-        self.staleness = staleness
         self.max_wait = max_wait
         self._clock = clock
         self._heard_at = -math.inf  # time.monotonic() of the last successful round
-        self._loaded = False
+        self._staleness = staleness
+        #: ``time.monotonic()`` up to which the set is trusted (-inf before the first
+        #: round): the health check of every request is one comparison with it.
+        self.trusted_until = -math.inf
         #: Feed rounds that failed with a store error (for metrics).
         self.errors = 0
 
     @property
+    def staleness(self) -> float:
+        """Seconds after the last successful round during which the set is trusted."""
+        return self._staleness
+
+    @staleness.setter
+    def staleness(self, value: float) -> None:
+        self._staleness = value
+        self.trusted_until = self._heard_at + value
+
+    @property
     def healthy(self) -> bool:
         """True while the set is known to be current within the staleness bound."""
-        return self._loaded and time.monotonic() - self._heard_at <= self.staleness
+        return time.monotonic() <= self.trusted_until
 
     @property
     def lag(self) -> float:
@@ -137,7 +153,7 @@ class RevocationFeed:
                 break
             max_wait = 0.0
         self._heard_at = time.monotonic()
-        self._loaded = True
+        self.trusted_until = self._heard_at + self._staleness
         return applied
 
     async def run(self) -> None:
@@ -219,9 +235,9 @@ class Revoker:
         :meth:`is_revoked`, which fails closed if the store is down).
         """
         feed = self.feed
-        if feed is None or not feed.healthy:
+        if feed is None or time.monotonic() > feed.trusted_until:  # not feed.healthy
             return None
-        return feed.revocations.is_revoked(jti=jti, sid=sid, user_id=user_id, iat=iat)
+        return feed.revocations.is_revoked(jti, sid, user_id, iat)
 
     async def is_revoked(
         self,

@@ -141,3 +141,32 @@ async def test_feed_recovers_after_store_errors(clock: FakeClock) -> None:
         store.down = False
         await eventually(lambda: feed.healthy)
         tg.cancel_scope.cancel()
+
+
+def test_generation_moves_with_every_applied_revocation() -> None:
+    """The fast path's stamp: any revocation applied (feed or local) moves it; pruning,
+    which only forgets expired entries, does not."""
+    revoked = RevocationSet()
+    start = revoked.generation
+    revoked.apply_feed([event(1, "jti", "j1", exp=10), event(2, "sid", "s1")])
+    assert start + 2 == revoked.generation
+    revoked.apply(event(0, "user", "u", nb=5))
+    assert start + 3 == revoked.generation
+    revoked.prune(now=100)
+    assert start + 3 == revoked.generation
+
+
+async def test_trusted_until_follows_rounds_and_staleness(clock: FakeClock) -> None:
+    """healthy is 'monotonic now <= trusted_until': -inf before the first round, then
+    the last round's time + staleness; changing staleness moves it."""
+    feed = RevocationFeed(MemoryStore(clock=clock), RevocationSet(), staleness=5, max_wait=0.1)
+    assert (float("-inf"), False) == (feed.trusted_until, feed.healthy)
+    await feed.sync_once()
+    assert [True] == [feed.healthy]
+    until = feed.trusted_until
+    feed.staleness = 0.0
+    assert [False] == [feed.healthy]
+    assert until - 5 == pytest.approx(feed.trusted_until)
+    feed.staleness = 5.0
+    assert [True] == [feed.healthy]
+    assert until == feed.trusted_until

@@ -17,7 +17,7 @@ from gatepass.config import CookieSettings
 from gatepass.errors import AuthenticationError, CSRFError, GatepassError, PermissionDenied
 from gatepass.principal import Principal
 from gatepass.transports.base import Credential
-from gatepass.transports.bearer import parse_authorization
+from gatepass.transports.bearer import exact_bearer_token, parse_authorization
 from gatepass.transports.cookie import CookieTransport, parse_cookie_header
 from gatepass.transports.csrf import CSRFPolicy
 
@@ -46,6 +46,7 @@ _AUTH_HEADERS = frozenset(
     {b"authorization", b"cookie", b"origin", b"referer", b"sec-fetch-site", b"x-csrf-token"}
 )
 CSRF_HEADER = "x-csrf-token"
+_DEFAULT_TRANSPORT = CookieTransport()
 
 
 def _credential_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
@@ -106,7 +107,7 @@ class RequestAuth:
         self._credentials = credentials
         self._error = credential_error
         self._raw = raw_headers
-        self._transport = transport
+        self._transport = transport or _DEFAULT_TRANSPORT
         self._principal: Principal | None = None
 
     @property
@@ -137,8 +138,8 @@ class RequestAuth:
                 cookie = self._headers.get("cookie")
             else:  # only the two headers credentials travel in (CSRF needs the others)
                 authorization, cookie = _credential_headers(self._raw)
-            transport = self._transport or CookieTransport()
-            max_bytes = transport.settings.max_value_bytes
+            transport = self._transport
+            max_bytes = transport.max_value_bytes
             found: list[Credential] = []
             try:
                 bearer = parse_authorization(authorization, max_bytes=max_bytes)
@@ -157,18 +158,47 @@ class RequestAuth:
         creds = [c for c in self.credentials if c.kind in kinds]
         return RequestAuth(self.authenticator, self.csrf, self.method, self.headers, creds)
 
+    def cached_principal(self) -> Principal | None:
+        """The principal if it is known or process memory alone can answer, else None.
+
+        Synchronous, the per-request fast path: a Bearer header of the usual form
+        whose token is a verified-token cache hit, or cookies that
+        :meth:`Authenticator.cached_principal` answers from its caches. None means
+        "await :meth:`principal`", which gives the precise answer or error.
+        """
+        principal = self._principal
+        if principal is not None or self._credentials is not None or self._error is not None:
+            return principal
+        if self._headers is None:
+            authorization, cookie = _credential_headers(self._raw)
+        else:
+            authorization = self._headers.get("authorization")
+            cookie = self._headers.get("cookie")
+        if authorization is not None:  # a Bearer header wins over any cookie
+            if len(authorization) <= self._transport.max_value_bytes:
+                token = exact_bearer_token(authorization)
+                if token is not None:
+                    principal = self.authenticator.cached_principal(token, None, None)
+        elif cookie:
+            session, access = self._transport.login_cookies(cookie)
+            principal = self.authenticator.cached_principal(None, access, session)
+        self._principal = principal
+        return principal
+
     async def principal(self) -> Principal:
         """The authenticated principal; raises the precise AuthenticationError."""
-        if self._principal is None:
+        principal = self.cached_principal()
+        if principal is None:
             credentials = self.credentials
             if self._error is not None:
                 raise self._error
             try:
-                self._principal = await self.authenticator.authenticate(credentials)
+                principal = await self.authenticator.authenticate(credentials)
             except GatepassError as exc:
                 self._error = exc
                 raise
-        return self._principal
+            self._principal = principal
+        return principal
 
     async def optional_principal(self) -> Principal | None:
         """The principal, or None when the request carries no valid credential."""
@@ -185,15 +215,16 @@ class RequestAuth:
         ``csrf_token`` is a form field's token, for server-rendered forms; otherwise
         the ``X-CSRF-Token`` header is used.
         """
-        principal = await self.principal()
+        principal = self.cached_principal() or await self.principal()
         if principal.source == "cookie" and self.method not in _SAFE_METHODS:
             token = csrf_token if csrf_token is not None else self.headers.get(CSRF_HEADER)
             self.csrf.check_origin(self.method, self.headers)
             if not self.authenticator.check_csrf(principal, token):
                 raise CSRFError("missing or wrong CSRF token", reason="token")
-        required = frozenset(scopes)
-        if required and not principal.has_scopes(required):
-            raise PermissionDenied("insufficient scope", required_scopes=required)
+        if scopes:
+            required = frozenset(scopes)
+            if required and not principal.has_scopes(required):
+                raise PermissionDenied("insufficient scope", required_scopes=required)
         return principal
 
 
@@ -244,6 +275,8 @@ class AuthMiddleware:
         allowed_origins: Iterable[str],
         cookies: CookieSettings | None = None,
     ) -> None:
+        if authenticator is not None and not isinstance(authenticator, Authenticator):
+            raise TypeError("AuthMiddleware's authenticator must be an Authenticator")
         self.app = app
         self.authenticator = authenticator
         self.transport = CookieTransport(cookies or CookieSettings())
@@ -251,11 +284,16 @@ class AuthMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
-            authenticator = self.authenticator or scope.get("state", {}).get(STATE_KEY)
-            if not isinstance(authenticator, Authenticator):
-                raise RuntimeError(
-                    "AuthMiddleware needs an Authenticator: pass one, or yield "
-                    '{"gatepass": authenticator} from the app lifespan'
-                )
+            authenticator = self.authenticator or self._from_lifespan(scope)
             attach_request_auth(scope, authenticator, self.transport, self.csrf)
         await self.app(scope, receive, send)
+
+    @staticmethod
+    def _from_lifespan(scope: Scope) -> Authenticator:
+        authenticator = scope.get("state", {}).get(STATE_KEY)
+        if not isinstance(authenticator, Authenticator):
+            raise RuntimeError(
+                "AuthMiddleware needs an Authenticator: pass one, or yield "
+                '{"gatepass": authenticator} from the app lifespan'
+            )
+        return authenticator

@@ -29,11 +29,14 @@ class KeyRing:
             that cannot sign.
     """
 
-    __slots__ = ("_active", "_keys")
+    __slots__ = ("_active", "_keys", "generation")
 
     def __init__(self, keys: Iterable[SigningKey] = (), *, active: str | None = None) -> None:
         self._keys: dict[str, SigningKey] = {}
         self._active: str | None = None
+        #: Counts the changes to the set of verifying keys (a key added or retired):
+        #: a key found in the ring when this was ``g`` is still there while it is ``g``.
+        self.generation = 0
         for key in keys:
             self.add(key)
         if active is not None:
@@ -86,7 +89,9 @@ class KeyRing:
             raise ConfigurationError(f"duplicate kid {key.kid!r}")
         if activate and not key.is_private:
             raise ConfigurationError(f"key {key.kid!r} cannot sign")
-        self._keys[key.kid] = key
+        if existing is None:
+            self._keys[key.kid] = key
+            self.generation += 1
         if activate:
             self._active = key.kid
 
@@ -113,6 +118,7 @@ class KeyRing:
         if kid == self._active:
             raise ConfigurationError("cannot retire the active key; rotate first")
         del self._keys[kid]
+        self.generation += 1
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         """The JWK Set of every verifying asymmetric key (public members only)."""

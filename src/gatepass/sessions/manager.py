@@ -50,15 +50,29 @@ def session_principal(record: SessionRecord, source: CredentialSource) -> Princi
 
 
 class _CachedSession:
-    """A session in the local read cache: the record, when it was read, its Principal."""
+    """A session in the local read cache: the record, when it was read, its Principal.
 
-    __slots__ = ("deadline", "fetched", "principal", "record")
+    ``usable_until`` (wall clock) is the record's idle or absolute deadline, or when its
+    ``last_seen_at`` write falls due if that is sooner; ``unrevoked_at`` is the
+    RevocationSet.generation at which its sid was last found unrevoked (-1: never).
+    """
 
-    def __init__(self, record: SessionRecord, fetched: float) -> None:
+    __slots__ = (
+        "deadline",
+        "fetched",
+        "principal",
+        "record",
+        "unrevoked_at",
+        "usable_until",
+    )
+
+    def __init__(self, record: SessionRecord, fetched: float, settings: SessionSettings) -> None:
         self.record = record
         self.fetched = fetched  # time.monotonic() when read from the store
         self.deadline = record.deadline()
+        self.usable_until = min(self.deadline, record.last_seen_at + settings.touch_interval)
         self.principal: Principal | None = None
+        self.unrevoked_at = -1
 
 
 class SessionManager:
@@ -130,30 +144,51 @@ class SessionManager:
             raise SessionNotFound("malformed session id")
         return await self._load(hash_token(session_id))
 
+    def cached_principal(self, session_id: str, source: CredentialSource) -> Principal | None:
+        """The Principal of a local-cache hit that process memory alone vouches for.
+
+        The feed healthy and the sid not revoked, within ``cache_ttl``, before the idle
+        and absolute deadlines, and no ``last_seen_at`` write due. Never raises and never
+        awaits: None means "ask :meth:`load_principal`".
+        """
+        if not _SESSION_ID.fullmatch(session_id):
+            return None
+        return self._hit(hash_token(session_id), source)
+
+    def _hit(self, id_hash: str, source: CredentialSource) -> Principal | None:
+        entry = self._cache.get(id_hash)
+        if entry is None:
+            return None
+        principal = entry.principal
+        feed = self._revoker.feed
+        if principal is None or principal.source != source or feed is None:
+            return None
+        now = time.monotonic()
+        if (
+            now - entry.fetched > self.settings.cache_ttl
+            or now > feed.trusted_until
+            or self._clock() >= entry.usable_until
+        ):
+            return None  # too old, the feed stale (not feed.healthy), or a deadline due
+        revocations = feed.revocations
+        if entry.unrevoked_at != revocations.generation:
+            if revocations.is_revoked(None, entry.record.sid, None, None):
+                return None
+            entry.unrevoked_at = revocations.generation
+        return principal
+
     async def load_principal(self, session_id: str, source: CredentialSource) -> Principal:
         """The Principal of the live session for this id: :meth:`load`, then the Principal.
 
-        A local-cache hit that needs no decision beyond process memory (the feed healthy
-        and the sid not revoked, within ``cache_ttl``, before the idle and absolute
-        deadlines, no ``last_seen_at`` write due) returns the entry's Principal without
+        A local-cache hit that :meth:`cached_principal` would return is returned without
         awaiting anything; every other case takes the full :meth:`load`.
         """
         if not _SESSION_ID.fullmatch(session_id):
             raise SessionNotFound("malformed session id")
         id_hash = hash_token(session_id)
-        entry = self._cache.get(id_hash)
-        if entry is not None:
-            principal = entry.principal
-            now = self._clock()
-            if (
-                principal is not None
-                and principal.source == source
-                and now < entry.deadline
-                and now - entry.record.last_seen_at < self.settings.touch_interval
-                and time.monotonic() - entry.fetched <= self.settings.cache_ttl
-                and self._revoker.revoked_now(None, entry.record.sid, None, None) is False
-            ):
-                return principal
+        principal = self._hit(id_hash, source)
+        if principal is not None:
+            return principal
         record = await self._load(id_hash)
         entry = self._cache.get(id_hash)
         if entry is None or entry.record is not record:  # not cached
@@ -229,7 +264,7 @@ class SessionManager:
         if entry is None and len(self._cache) >= self.settings.cache_size:
             del self._cache[next(iter(self._cache))]
         fetched = time.monotonic() if entry is None else entry.fetched
-        self._cache[record.id_hash] = _CachedSession(record, fetched)
+        self._cache[record.id_hash] = _CachedSession(record, fetched, self.settings)
 
     async def rotate(self, session_id: str) -> str:
         """Give a live session a new secret id (after a privilege change); return it."""

@@ -54,13 +54,18 @@ class CachedToken:
     token gets the same object instead of a new one.
     """
 
-    __slots__ = ("bearer", "claims", "cookie", "key")
+    __slots__ = ("bearer", "claims", "cookie", "key", "ring_seen", "unrevoked_at")
 
     def __init__(self, claims: ValidatedClaims, key: SigningKey | None) -> None:
         self.claims = claims
         self.key = key
         self.bearer: Principal | None = None
         self.cookie: Principal | None = None
+        #: The KeyRing.generation at which ``key`` was last found in the ring.
+        self.ring_seen = -1
+        #: The RevocationSet.generation at which the token was last found unrevoked
+        #: (kept by the caller that checks revocation; -1: never).
+        self.unrevoked_at = -1
 
     def principal(self, source: CredentialSource) -> Principal:
         """This token's Principal for a credential that arrived from ``source``."""
@@ -96,17 +101,37 @@ class VerifiedTokenCache:
 
     def entry(self, token: str, keyring: KeyRing, now: float, leeway: int) -> CachedToken | None:
         """The cached entry if the token is cached, its key still trusted, and unexpired."""
-        entry = self._entries.get(token)
+        entry = self.lookup(token, keyring, now, leeway)
         if entry is None:
             self.misses += 1
-            return None
-        key = entry.key
-        if now >= entry.claims.exp + leeway or key is None or keyring.get(key.kid) is not key:
-            del self._entries[token]
-            self.misses += 1
-            return None
-        self.hits += 1
+        else:
+            self.hits += 1
         return entry
+
+    def lookup(self, token: str, keyring: KeyRing, now: float, leeway: int) -> CachedToken | None:
+        """:meth:`entry` without counting a hit or a miss.
+
+        For the per-request fast path, which counts only the hits it serves: when it
+        cannot serve one, the slow path's :meth:`entry` counts the request.
+        """
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        if now >= entry.claims.exp + leeway or (
+            entry.ring_seen != keyring.generation and not self._key_trusted(entry, keyring)
+        ):
+            del self._entries[token]
+            return None
+        return entry
+
+    @staticmethod
+    def _key_trusted(entry: CachedToken, keyring: KeyRing) -> bool:
+        """Whether the entry's key is still the ring's key for its kid (after a change)."""
+        key = entry.key
+        if key is None or keyring.get(key.kid) is not key:
+            return False
+        entry.ring_seen = keyring.generation
+        return True
 
     def get(self, token: str, keyring: KeyRing, now: float, leeway: int) -> ValidatedClaims | None:
         """The cached claims if the token is cached, its key still trusted, and unexpired."""
@@ -204,6 +229,10 @@ class AccessTokens:
         unexpired and signed by a key in the ring; revocation is the caller's to check.
         """
         return self.cache.entry(token, self.keyring, self._clock(), self.settings.leeway)
+
+    def peek(self, token: str) -> CachedToken | None:
+        """:meth:`cached` without counting a hit or a miss (see VerifiedTokenCache.lookup)."""
+        return self.cache.lookup(token, self.keyring, self._clock(), self.settings.leeway)
 
     def verify(self, token: str) -> ValidatedClaims:
         """Verify signature (algorithm pinned to the key by ``kid``), ``typ`` and claims.

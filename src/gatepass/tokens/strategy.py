@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 from gatepass.errors import TokenRevoked, UnknownKey
 from gatepass.principal import CredentialSource, Principal
 from gatepass.revocation import Revoker
-from gatepass.tokens.access import AccessTokens
+from gatepass.tokens.access import AccessTokens, CachedToken
 from gatepass.tokens.refresh import RefreshTokens
 from gatepass.types import AuthMethod
 
@@ -38,6 +39,40 @@ class JWTStrategy:
         #: token is then verified once more). The Authenticator reloads keys here.
         self._on_unknown_key = on_unknown_key
 
+    def cached(self, credential: str, source: CredentialSource) -> Principal | None:
+        """The principal if process memory alone vouches for the token, else None.
+
+        The per-request fast path: a verified-token cache hit (unexpired, its key still
+        in the ring) that :meth:`_vouch` accepts. Never raises and never awaits: None
+        means "ask :meth:`authenticate`", which gives the precise answer or error.
+        """
+        entry = self.access.peek(credential)
+        if entry is None:
+            return None
+        principal = self._vouch(entry, source)
+        if principal is not None:
+            self.access.cache.hits += 1  # counted here only when served (see peek)
+        return principal
+
+    def _vouch(self, entry: CachedToken, source: CredentialSource) -> Principal | None:
+        """The cached token's Principal if the healthy feed's set has it unrevoked.
+
+        The set is only looked up when it changed since this token was last found
+        unrevoked in it (its ``generation`` moved), so a hit between revocations costs
+        a few comparisons. None: the feed is stale or the token is revoked.
+        """
+        feed = self._revoker.feed
+        if feed is None or time.monotonic() > feed.trusted_until:  # not feed.healthy
+            return None
+        revocations = feed.revocations
+        if entry.unrevoked_at != revocations.generation:
+            claims = entry.claims
+            if revocations.is_revoked(claims.jti, claims.sid, claims.sub, claims.iat):
+                return None
+            entry.unrevoked_at = revocations.generation
+        principal = entry.bearer if source == "bearer" else entry.cookie
+        return principal if principal is not None else entry.principal(source)
+
     async def authenticate(self, credential: str, *, source: CredentialSource) -> Principal:
         """The principal of a valid, unrevoked access token.
 
@@ -46,7 +81,10 @@ class JWTStrategy:
         per token and source, then shared (it is immutable).
         """
         entry = self.access.cached(credential)
-        if entry is not None:
+        principal = None if entry is None else self._vouch(entry, source)
+        if principal is not None:
+            return principal
+        if entry is not None:  # but revoked, or the feed is stale
             claims = entry.claims
             revoked = self._revoker.revoked_now(claims.jti, claims.sid, claims.sub, claims.iat)
             if revoked is None:  # the feed is stale: ask the store (fails closed)

@@ -22,7 +22,7 @@ from typing import Literal, TypeAlias
 
 from gatepass.errors import ConfigurationError, MalformedToken, TokenTooLarge
 
-__all__ = ["BearerError", "challenge", "parse_authorization"]
+__all__ = ["BearerError", "challenge", "exact_bearer_token", "parse_authorization"]
 
 #: The ``error`` codes of RFC 6750 section 3.1.
 BearerError: TypeAlias = Literal["invalid_request", "invalid_token", "insufficient_scope"]
@@ -41,14 +41,21 @@ _ERRORS = frozenset({"invalid_request", "invalid_token", "insufficient_scope"})
 
 
 @functools.lru_cache(maxsize=256)
-def _exact_bearer(value: str) -> str | None:
-    """The token of an ASCII value of the exact form ``Bearer <token68>``, else None.
+def exact_bearer_token(value: str) -> str | None:
+    """The token of an ``Authorization`` value of the exact form ``Bearer <token68>``.
+
+    The per-request fast path: None for anything else (another scheme or its case,
+    extra spaces, a malformed token, non-ASCII), where :func:`parse_authorization`
+    gives the precise answer; never raises, and equal to ``parse_authorization(value)``
+    whenever it returns a token. The caller checks the size cap first.
 
     Memoized (a pure function, at most 256 values of at most the size cap): a client
     sends the same header on every request while its token lives, so a repeat costs a
     dict lookup instead of a scan of every character, and the token returned is the
     same string object each time (its hash, used by the verified-token cache, is kept).
     """
+    if not value.startswith("Bearer ") or not value.isascii():
+        return None
     token = value[7:]
     unpadded = token.rstrip("=")  # token68: one or more characters, then "=" padding only
     if unpadded and not unpadded.encode("ascii").translate(None, _TOKEN68_CHARS):
@@ -79,10 +86,9 @@ def parse_authorization(value: str | None, *, max_bytes: int = 8192) -> str | No
         not value.isascii() and len(value.encode("utf-8", "surrogatepass")) > max_bytes
     ):
         raise TokenTooLarge("authorization header exceeds the size limit")
-    if value.startswith("Bearer ") and value.isascii():
-        token = _exact_bearer(value)  # the usual form, without the general parse below
-        if token is not None:
-            return token
+    token = exact_bearer_token(value)  # the usual form, without the general parse below
+    if token is not None:
+        return token
     value = value.strip(" \t")
     scheme = _SCHEME.match(value)
     if scheme is None or scheme.group().lower() != "bearer":

@@ -180,9 +180,13 @@ class CookieTransport:
     def __init__(self, settings: CookieSettings | None = None) -> None:
         self._settings = settings or CookieSettings()
         s = self._settings
+        #: ``settings.max_value_bytes``, as a plain attribute for the per-request path.
+        self.max_value_bytes = s.max_value_bytes
         self._names: tuple[tuple[str, CredentialKind], ...] = tuple(
             (s.full_name(getattr(s, attr)), kind) for attr, kind in _CREDENTIAL_COOKIES
         )
+        self._session_name = s.full_name(s.session_name)
+        self._access_name = s.full_name(s.access_name)
 
     @property
     def settings(self) -> CookieSettings:
@@ -200,16 +204,32 @@ class CookieTransport:
         An empty value (a cleared cookie) or one over ``settings.max_value_bytes`` is
         ignored. Which credential to use is the caller's choice.
         """
-        cap = self._settings.max_value_bytes
         found: list[Credential] = []
         for full, kind in self._names:
-            value = cookies.get(full)
-            if not value or len(value) > cap:
-                continue
-            if not value.isascii() and len(value.encode("utf-8", "surrogatepass")) > cap:
-                continue
-            found.append(Credential(kind, value))
+            value = self._usable(cookies.get(full))
+            if value is not None:
+                found.append(Credential(kind, value))
         return found
+
+    def login_cookies(self, header: str) -> tuple[str | None, str | None]:
+        """The session and access-token cookie values of a ``Cookie`` header.
+
+        What :meth:`extract` of :func:`parse_cookie_header` finds, without building
+        Credentials (the per-request fast path): None for a cookie that is absent,
+        empty or over the size cap.
+        """
+        cookies = parse_cookie_header(header, max_bytes=self.max_value_bytes)
+        return self._usable(cookies.get(self._session_name)), self._usable(
+            cookies.get(self._access_name)
+        )
+
+    def _usable(self, value: str | None) -> str | None:
+        cap = self.max_value_bytes
+        if not value or len(value) > cap:
+            return None
+        if not value.isascii() and len(value.encode("utf-8", "surrogatepass")) > cap:
+            return None
+        return value
 
     def csrf_token(self, cookies: Mapping[str, str]) -> str | None:
         """The CSRF cookie's value, if any (for forms that echo it; never a credential)."""

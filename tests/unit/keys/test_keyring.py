@@ -250,3 +250,17 @@ def test_wycheproof_bad_keysets_are_refused_when_loaded(tc_id: int, reason: str)
             SigningKey.from_jwk(keyset["keys"][0])
     else:  # a bad combination; its first key alone is usable
         assert "HS256" == SigningKey.from_jwk(keyset["keys"][0]).alg
+
+
+def test_generation_counts_changes_to_the_verifying_keys() -> None:
+    """Adding or retiring a key moves the generation; re-adding or activating does not."""
+    first, second = SigningKey.generate("EdDSA"), SigningKey.generate("EdDSA")
+    ring = KeyRing([first], active=first.kid)
+    start = ring.generation
+    ring.add(first)
+    ring.activate(first.kid)
+    assert start == ring.generation
+    ring.rotate(second)
+    assert start + 1 == ring.generation
+    ring.retire(first.kid)
+    assert start + 2 == ring.generation

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from gatepass.errors import ConfigurationError, GatepassError, MalformedToken, TokenTooLarge
 from gatepass.transports import bearer
-from gatepass.transports.bearer import challenge, parse_authorization
+from gatepass.transports.bearer import challenge, exact_bearer_token, parse_authorization
 
 TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
@@ -197,3 +197,30 @@ def test_challenge_refuses_unknown_error_code() -> None:
     bogus: Any = 'invalid_token", x="y'
     with pytest.raises(ConfigurationError):
         challenge(bogus)
+
+
+# -- the fast path's exact form -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["bearer abc", "Bearer  abc", "Bearer abc ", "Bearer a,b", "Bearer ", "Bearer =", "Basic abc"],
+)
+def test_exact_bearer_token_leaves_other_forms_to_the_parser(value: str) -> None:
+    """Anything but ``Bearer <token68>`` exactly is None (the full parser decides)."""
+    assert exact_bearer_token(value) is None
+
+
+def test_exact_bearer_token_of_the_usual_form() -> None:
+    assert "abc.def-_~+/==" == exact_bearer_token("Bearer abc.def-_~+/==")
+    assert "abc" == parse_authorization("bearer abc")  # valid, but not for the fast path
+
+
+@settings(max_examples=400)
+@given(st.text(max_size=200), st.sampled_from(["Bearer ", "bearer ", "Bearer  ", ""]))
+def test_fuzz_exact_bearer_token_agrees_with_the_parser(text: str, prefix: str) -> None:
+    """Whenever the fast form returns a token, the full parser returns the same token."""
+    value = prefix + text
+    token = exact_bearer_token(value)
+    if token is not None:
+        assert token == parse_authorization(value)

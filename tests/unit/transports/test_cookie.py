@@ -324,3 +324,28 @@ def test_cookie_settings_refuse_names_that_are_not_ascii_tokens(name: str) -> No
     with pytest.raises(ConfigurationError):
         CookieSettings(session_name=name)
     assert "gp_session" == CookieSettings(session_name="gp_session").session_name  # control
+
+
+# -- the fast path's cookie read ------------------------------------------------------------
+
+
+_NAMES = ["gp_session", "gp_access", "gp_refresh", "gp_csrf", "other", " gp_session", "gp_access "]
+_VALUES = st.one_of(
+    st.sampled_from(["", "v1", '"q"', '""', "x" * 70, "\u00e9" * 40, " spaced "]),
+    st.text(max_size=80),
+)
+
+
+@settings(max_examples=400)
+@given(
+    st.lists(st.tuples(st.sampled_from(_NAMES), _VALUES), max_size=6),
+    st.sampled_from(["; ", ";", " ; "]),
+)
+def test_fuzz_login_cookies_agree_with_extract(pairs: list[tuple[str, str]], sep: str) -> None:
+    """login_cookies finds exactly the session and access values extract() finds."""
+    transport = CookieTransport(CookieSettings(secure=False, max_value_bytes=64))
+    header = sep.join(f"{name}={value}" for name, value in pairs)
+    found = {c.kind: c.value for c in transport.extract(parse_cookie_header(header, max_bytes=64))}
+    assert (found.get("session_cookie"), found.get("access_cookie")) == transport.login_cookies(
+        header
+    )
