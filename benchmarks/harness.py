@@ -75,6 +75,9 @@ class Budget:
     storm_logins: int
     #: ``gc.collect()`` before every repeat (off only for the smoke test: it costs wall time).
     collect: bool = True
+    #: HTTP under callgrind: requests counted per endpoint, session ids they rotate over.
+    instr_requests: int = 200
+    instr_rotate: int = 100
 
     def scaled(self, **changes: object) -> Budget:
         """A copy with some fields changed."""
@@ -85,9 +88,9 @@ FULL = Budget(
     name="full",
     repeats=7,
     target=0.1,
-    http_seconds=4.0,
-    http_warmup=1.0,
-    http_rounds=3,
+    http_seconds=2.0,
+    http_warmup=0.5,
+    http_rounds=5,
     http_threads=2,
     http_connections=32,
     http_memory_sessions=100_000,
@@ -112,6 +115,8 @@ QUICK = FULL.scaled(
     http_warmup=0.3,
     http_rounds=1,
     http_memory_sessions=10_000,
+    instr_requests=50,
+    instr_rotate=20,
     session_sizes=(1_000, 10_000, 100_000),
     lookup_ids=1_000,
     networked_sessions=5_000,
@@ -133,6 +138,8 @@ SMOKE = QUICK.scaled(
     http_warmup=0.1,
     http_memory_sessions=200,
     http_rotate=50,
+    instr_requests=10,
+    instr_rotate=5,
     session_sizes=(100, 1_000),
     lookup_ids=100,
     networked_sessions=200,

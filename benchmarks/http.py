@@ -2,11 +2,12 @@
 
 The app is :mod:`benchmarks.apps`; uvicorn runs it with uvloop and httptools when they
 are installed. Load is ``wrk --latency`` (a Python load generator when wrk is missing),
-``-t2 -c32`` by default as in PERF.md, after a warm-up per endpoint; endpoints run in a
-shuffled order in each of several interleaved rounds and the tables show the median
-round. Server CPU per request comes from ``/proc/<pid>/stat`` (utime + stime) read just
-before and after each measured run; it is the portable number, since wrk and the server
-share the machine's cores (req/s measures how much server CPU a request costs).
+``-t2 -c32`` by default as in PERF.md, after a warm-up per run; endpoints run in a
+shuffled order in each of several interleaved rounds, each between two runs of the open
+endpoint, and the tables show the median round. Server CPU per request comes from
+``/proc/<pid>/stat`` (utime + stime) read just before and after each measured run; it
+is the portable number, since wrk and the server share the machine's cores (req/s
+measures how much server CPU a request costs).
 Session requests rotate over a set of existing session ids; JWT requests send one token,
 so every request after the first is a verified-token cache hit.
 """
@@ -17,12 +18,13 @@ import asyncio
 import contextlib
 import json
 import random
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import backends
+from benchmarks import backends, instructions
 from benchmarks.apps import COOKIES
 from benchmarks.fixtures import (
     ALGS,
@@ -39,6 +41,7 @@ from benchmarks.fixtures import (
     sqlite_sessions,
 )
 from benchmarks.harness import AsyncRunner, Budget, Progress, fmt_ratio, median
+from benchmarks.instructions import Counts
 from benchmarks.report import Section, Table, Target
 from benchmarks.server import Endpoint, Run, Server, importable, load_run
 
@@ -201,28 +204,42 @@ def run(budget: Budget) -> Section:
         runner.close()
     eps = endpoints(fx, config, budget)
     runs: dict[str, list[Run]] = {ep.name: [] for ep in eps}
-    progress = Progress("http", budget.http_rounds * len(eps))
+    # baselines[name][i]: the open endpoint's runs just before and just after runs[name][i]
+    baselines: dict[str, list[tuple[Run, Run]]] = {ep.name: [] for ep in eps[1:]}
+    progress = Progress("http", budget.http_rounds * (2 * len(eps) - 1))
     rng = random.Random(3)  # noqa: S311 - shuffling, not secrets
     with Server(config) as server, tempfile.TemporaryDirectory() as scripts:
         rss_start = server.rss_mib()
-        order = list(eps)
-        for _ in range(budget.http_rounds):
-            rng.shuffle(order)
-            for ep in order:
-                for seconds, keep in ((budget.http_warmup, False), (budget.http_seconds, True)):
-                    measured = asyncio.run(
-                        load_run(
-                            server,
-                            ep,
-                            seconds,
-                            threads=budget.http_threads,
-                            connections=budget.http_connections,
-                            script_dir=Path(scripts),
-                        )
+
+        def measure(ep: Endpoint) -> Run:
+            measured = None
+            for seconds in (budget.http_warmup, budget.http_seconds):
+                measured = asyncio.run(
+                    load_run(
+                        server,
+                        ep,
+                        seconds,
+                        threads=budget.http_threads,
+                        connections=budget.http_connections,
+                        script_dir=Path(scripts),
                     )
-                    if keep:
-                        runs[ep.name].append(measured)
-                progress.advance(note=ep.name)
+                )
+            assert measured is not None
+            progress.advance(note=ep.name)
+            return measured
+
+        order = list(eps[1:])
+        for _ in range(budget.http_rounds):
+            # open, E1, open, E2, ..., En, open: each endpoint between two open runs
+            rng.shuffle(order)
+            before = measure(eps[0])
+            runs[eps[0].name].append(before)
+            for ep in order:
+                runs[ep.name].append(measure(ep))
+                after = measure(eps[0])
+                runs[eps[0].name].append(after)
+                baselines[ep.name].append((before, after))
+                before = after
         rss_end = server.rss_mib()
         facts = {
             "loop": server.loop,
@@ -230,9 +247,38 @@ def run(budget: Budget) -> Section:
             "rss": f"{rss_start:.0f} -> {rss_end:.0f} MiB",
         }
     progress.close()
+    counts = _instructions(fx, config, budget)
     with contextlib.suppress(Exception):
         asyncio.run(_cleanup())
-    return _section(budget, eps, runs, missing, facts)
+    return _section(budget, eps, runs, baselines, missing, facts, counts)
+
+
+def _instructions(fx: Tokens, config: dict[str, Any], budget: Budget) -> Counts | str:
+    """The callgrind counts of every endpoint, or why there are none.
+
+    The server under callgrind runs about 50 times slower, so its in-memory store holds
+    only the sessions the requests rotate over, and its session cache keeps entries for
+    60 s (the longest ``cache_ttl``) instead of 5 s: in either run an entry outlives
+    thousands of requests. Each endpoint's warm-up visits every id it rotates over.
+    """
+    reason = instructions.unavailable()
+    if reason is not None:
+        return reason
+    counted = config | {"memory_sessions": budget.instr_rotate, "cache_ttl": 60.0}
+    eps = endpoints(fx, counted, budget.scaled(http_rotate=budget.instr_rotate))
+    progress = Progress("http, callgrind", len(eps))
+    try:
+        return instructions.count_instructions(
+            counted,
+            eps,
+            requests=budget.instr_requests,
+            warmup=2 * budget.instr_rotate + 60,  # and outlast CPython's specialization
+            progress=progress,
+        )
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        return f"callgrind run failed: {exc}"
+    finally:
+        progress.close()
 
 
 async def _cleanup() -> None:
@@ -240,28 +286,32 @@ async def _cleanup() -> None:
     await backends.delete_redis_prefix(STAR_PREFIX)
 
 
-def _per_round_ratio(runs: list[Run], base: list[Run], attr: str) -> float:
-    ratios = [
-        getattr(r, attr) / getattr(b, attr)
-        for r, b in zip(runs, base, strict=False)
-        if getattr(b, attr)
-    ]
-    return median(ratios)
+def _paired_ratio(runs: list[Run], pairs: list[tuple[Run, Run]], attr: str) -> float:
+    """Median over rounds of the run's value / the mean of the open runs around it."""
+    ratios = []
+    for run, (before, after) in zip(runs, pairs, strict=False):
+        base = (getattr(before, attr) + getattr(after, attr)) / 2
+        if base:
+            ratios.append(getattr(run, attr) / base)
+    return median(ratios) if ratios else 1.0
 
 
-def summarize(eps: list[Endpoint], runs: dict[str, list[Run]]) -> dict[str, dict[str, float]]:
-    """Median-of-rounds numbers per endpoint, and per-round ratios to the open endpoint."""
-    base = runs[eps[0].name]
+def summarize(
+    eps: list[Endpoint], runs: dict[str, list[Run]], baselines: dict[str, list[tuple[Run, Run]]]
+) -> dict[str, dict[str, float]]:
+    """Median-of-rounds numbers per endpoint, and each run's ratio to the open runs
+    measured just before and just after it (the first endpoint is the open one)."""
     summary: dict[str, dict[str, float]] = {}
     for ep in eps:
         rs = runs[ep.name]
+        pairs = baselines.get(ep.name)
         summary[ep.name] = {
             "rps": median(r.rps for r in rs),
             "p50_ms": median(r.p50_ms for r in rs),
             "p99_ms": median(r.p99_ms for r in rs),
             "cpu_us": median(r.cpu_us for r in rs),
-            "cpu_ratio": _per_round_ratio(rs, base, "cpu_us"),
-            "rps_ratio": _per_round_ratio(rs, base, "rps"),
+            "cpu_ratio": 1.0 if pairs is None else _paired_ratio(rs, pairs, "cpu_us"),
+            "rps_ratio": 1.0 if pairs is None else _paired_ratio(rs, pairs, "rps"),
             "non_2xx": float(sum(r.non_2xx for r in rs)),
             "errors": float(sum(r.errors for r in rs)),
             "requests": float(sum(r.requests for r in rs)),
@@ -275,10 +325,12 @@ def _section(
     budget: Budget,
     eps: list[Endpoint],
     runs: dict[str, list[Run]],
+    baselines: dict[str, list[tuple[Run, Run]]],
     missing: dict[str, str],
     facts: dict[str, str],
+    counts: Counts | str,
 ) -> Section:
-    summary = summarize(eps, runs)
+    summary = summarize(eps, runs, baselines)
     open_cpu = summary[eps[0].name]["cpu_us"]
     rows = []
     for ep in eps:
@@ -317,8 +369,13 @@ def _section(
     notes = [
         f"uvicorn: 1 worker, --loop {facts['loop']}, --http {facts['http']}, access log off; "
         f"server RSS {facts['rss']}. wrk, uvicorn, Redis and PostgreSQL share the same cores.",
-        "CPU x open is the median over rounds of (endpoint CPU / open CPU in the same round); "
-        "CPU spread is (max - min) / median across rounds.",
+        "Each round measures the open endpoint before the first endpoint and after every "
+        "endpoint (open, E1, open, E2, ..., open), so every run has an open run just before "
+        "and just after it. CPU x open (and req/s x open) is the median over rounds of "
+        "(endpoint CPU / the mean of those two open runs): the noise of a shared machine "
+        "drifts over seconds, and a ratio to the adjacent runs cancels most of it. "
+        "The open row is the median of all its runs; CPU spread is (max - min) / median "
+        "across rounds.",
         f"Session requests rotate over {budget.http_rotate:,} ids; the memory and SQLite stores "
         f"hold {budget.http_memory_sessions:,} sessions, PostgreSQL "
         f"{budget.networked_sessions:,}. Session endpoints use "
@@ -334,14 +391,23 @@ def _section(
     ]
     if any(summary[ep.name]["non_2xx"] + summary[ep.name]["errors"] for ep in eps):
         notes.append("Some endpoint answered non-2xx or had socket errors: see the last column.")
+    tables = [table]
+    if isinstance(counts, str):
+        notes.append(f"Server instructions per request (callgrind): not measured: {counts}.")
+        targets += [Target(_instr_label(name), 1.10, None, counts) for name in wanted]
+    else:
+        tables.append(_instructions_table(budget, counts))
+        targets += _instructions_targets(counts, wanted)
+        notes.append(instructions.NOTE)
     return Section(
         key="http",
         title="3. HTTP through uvicorn",
         intro=__doc__.split("\n\n", 1)[1].strip() if __doc__ else "",
-        tables=[table],
+        tables=tables,
         targets=targets,
         notes=notes,
         data={
+            "instructions": None if isinstance(counts, str) else vars(counts),
             "summary": summary,
             "runs": {k: [vars(r) for r in v] for k, v in runs.items()},
             "missing": missing,
@@ -349,3 +415,35 @@ def _section(
             "groups": {ep.name: ep.group for ep in eps},
         },
     )
+
+
+def _instr_label(name: str) -> str:
+    return f"HTTP server instructions per request: {name.removeprefix('gatepass ')} vs open"
+
+
+def _instructions_table(budget: Budget, counts: Counts) -> Table:
+    base = counts.per_request["open (no auth)"]
+    rows = [
+        [name, f"{value / 1000:,.1f}k", f"**{fmt_ratio(value / base)}**",
+         f"{(value - base) / 1000:+,.1f}k"]
+        for name, value in counts.per_request.items()
+    ]  # fmt: skip
+    return Table(
+        f"Server instructions per request (callgrind; {counts.requests} sequential requests "
+        f"per endpoint on one connection, session ids rotating over {budget.instr_rotate})",
+        ["endpoint", "instructions/request", "x open", "vs open"],
+        rows,
+    )
+
+
+def _instructions_targets(counts: Counts, wanted: list[str]) -> list[Target]:
+    base = counts.per_request["open (no auth)"]
+    targets = []
+    for name in wanted:
+        value = counts.per_request.get(name)
+        if value is None:
+            targets.append(Target(_instr_label(name), 1.10, None, "not available"))
+            continue
+        detail = f"{value / 1000:,.1f}k vs {base / 1000:,.1f}k instructions"
+        targets.append(Target(_instr_label(name), 1.10, value / base, detail))
+    return targets

@@ -73,6 +73,8 @@ class Server:
     config: dict[str, Any]
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    #: A command the server runs under (valgrind for the instruction counts), or none.
+    wrapper: list[str] = field(default_factory=list)
     log: Path | None = None
     loop: str = "asyncio"
     http: str = "h11"
@@ -94,7 +96,8 @@ class Server:
             [str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])]
         )
         command = [
-            sys.executable, "-m", "uvicorn", "benchmarks.apps:create_app", "--factory",
+            *self.wrapper, sys.executable, "-m", "uvicorn",
+            "benchmarks.apps:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(self.port), "--loop", self.loop,
             "--http", self.http, "--no-access-log", "--log-level", "warning",
         ]  # fmt: skip

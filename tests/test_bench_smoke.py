@@ -11,13 +11,18 @@ from pathlib import Path
 
 import pytest
 from benchmarks import BUDGET_ENV
+from benchmarks.fixtures import make_tokens
 from benchmarks.harness import SMOKE, Case, Progress, calibrate, measure
+from benchmarks.http import base_config
+from benchmarks.instructions import callgrind_totals, count_instructions
+from benchmarks.instructions import unavailable as unavailable_tools
 from benchmarks.report import Target
-from benchmarks.server import parse_wrk
+from benchmarks.server import Endpoint, parse_wrk
 
 from gatepass.cli import main
 from gatepass.cli.bench import SECTIONS, find_benchmarks
 from gatepass.errors import ConfigurationError
+from tests.servers import unavailable
 
 WRK_OUTPUT = """Running 4s test @ http://127.0.0.1:40001
   2 threads and 32 connections
@@ -121,3 +126,32 @@ def test_unknown_section_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
     assert 2 == raised.value.code
     assert "nosuch" in capsys.readouterr().err
     assert ("verify", "sessions", "http", "storm", "growth") == SECTIONS
+
+
+def test_callgrind_totals_are_read_from_a_dump() -> None:
+    """The instruction total comes from a dump's totals line (or summary line)."""
+    assert 12345 == callgrind_totals("events: Ir\nfl=x\n0 5\ntotals: 12345\n")
+    assert 7 == callgrind_totals("summary: 7\n")
+    with pytest.raises(ValueError, match="totals"):
+        callgrind_totals("events: Ir\n")
+
+
+@pytest.mark.timeout(300)
+def test_instruction_counts_attribute_each_endpoints_own_work() -> None:
+    """The app under callgrind: every endpoint gets a count, and the same route behind
+    gatepass's middleware executes more instructions per request than without it."""
+    reason = unavailable_tools()
+    if reason is not None:
+        unavailable(reason)
+    config = base_config(make_tokens())
+    bearer = {"Authorization": "Bearer x"}
+    endpoints = [
+        Endpoint("open (no auth)", "/open", [bearer], "baseline"),
+        Endpoint("gatepass middleware, open route", "/mw/open", [bearer], "gatepass"),
+    ]
+    # The warm-up outlasts CPython's specialization of the code (the first requests of a
+    # route run more instructions than later ones).
+    counts = count_instructions(config, endpoints, requests=20, warmup=60)
+    assert 20 == counts.requests
+    assert [e.name for e in endpoints] == list(counts.per_request)
+    assert 0 < counts.per_request["open (no auth)"] < counts.per_request[endpoints[1].name]
