@@ -16,8 +16,8 @@ endpoint; each answers a short ``text/plain`` body:
   ``/mem/me`` also serves the JWT requests (Bearer, any algorithm, found by ``kid``);
 - ``/pyjwt/hs256``, ``/pyjwt/eddsa``: the PyJWT anchor (decode with full validation);
 - ``/star/me``: the starsessions anchor (``SessionMiddleware`` + autoload, Redis store);
-- ``POST /login``, ``POST /login-bounded``: argon2id password check + session login, with
-  the default hasher (threads = cores) and one bounded to cores - 1 threads.
+- ``POST /login``, ``POST /login-all-cores``: argon2id password check + session login,
+  with the default hasher (at most cores - 1 hashes at once) and one allowed every core.
 
 The lifespan fills the in-memory session store, registers the storm user, syncs every
 revocation feed and runs each Authenticator's background jobs (feed, key reload, batched
@@ -222,13 +222,10 @@ def create_app() -> Dispatch:
         _starsessions_route("/star/me", cfg) if cfg.get("starsessions_prefix") else None,
     ]
     routes += [route for route in optional if route is not None]
-    bounded = _authenticator(
-        memory,
-        keyring,
-        tokens,
-        passwords=PasswordSettings(max_concurrency=max(1, (os.cpu_count() or 2) - 1)),
+    every_core = _authenticator(
+        memory, keyring, tokens, passwords=PasswordSettings(max_concurrency=os.cpu_count() or 1)
     )
-    routes += [_login_route("/login", auth_mem), _login_route("/login-bounded", bounded)]
+    routes += [_login_route("/login", auth_mem), _login_route("/login-all-cores", every_core)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -115,7 +115,7 @@ def _http(plt: Any, data: dict[str, Any]) -> str:
 
 def _storm(plt: Any, data: dict[str, Any]) -> str:
     summary = data["summary"]
-    conditions = ["idle", "storm", "storm, bounded hasher"]
+    conditions = ["idle", "storm", "storm, hasher on every core"]
     loads = ["c32", "c4"]
     _, ax = plt.subplots(figsize=_SIZE)
     width = 0.25

@@ -2,9 +2,9 @@
 
 Hashing is the one CPU- and memory-heavy step of a login, and an attacker can start
 as many logins as they like. So :class:`Argon2Hasher` runs every hash and verify in a
-worker thread (the event loop keeps serving requests) behind a capacity limiter sized
-to the core count (a login storm queues instead of running more hashes than there
-are cores, each holding ``memory_cost`` KiB).
+worker thread (the event loop keeps serving requests) behind a capacity limiter of one
+fewer than the cores by default (a login storm queues instead of running more hashes at
+once, each holding ``memory_cost`` KiB, and leaves a core to the event loop).
 
 An unknown user is verified too: ``verify(None, password)`` checks the password
 against a hash of a random password made with the same parameters and returns

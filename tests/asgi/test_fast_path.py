@@ -92,6 +92,22 @@ def _cookies(**values: str) -> tuple[str, str]:
     return ("cookie", "; ".join(f"gp_{name}={value}" for name, value in values.items()))
 
 
+async def _vouched(auth: Authenticator, *headers: tuple[str, str]) -> Principal:
+    """Two requests; the second is answered by the fast path. Its Principal."""
+    await _both(auth, *headers)
+    fast, slow = await _both(auth, *headers)
+    assert isinstance(slow, Principal)
+    assert fast is slow
+    return slow
+
+
+async def _refused(auth: Authenticator, header: tuple[str, str], error: type[Exception]) -> None:
+    """The fast path does not vouch; the slow path raises ``error``."""
+    fast, slow = await _both(auth, header)
+    assert fast is None
+    assert isinstance(slow, error)
+
+
 async def test_bearer_hit_is_answered_from_memory(logins: Logins) -> None:
     """A Bearer token verified once is a fast-path hit; a cookie beside it changes nothing."""
     auth = logins.auth
@@ -160,10 +176,7 @@ async def test_revocation_between_two_hits_is_seen(
     another one whose revocation arrives through the feed (the set's generation moves)."""
     auth = logins.auth
     header = ("authorization", f"Bearer {logins.bearer}")
-    await _both(auth, header)
-    fast, principal = await _both(auth, header)
-    assert isinstance(principal, Principal)
-    assert fast is principal
+    principal = await _vouched(auth, header)
     elsewhere = Authenticator(store=auth.store, keyring=auth.keyring, clock=clock)
     clock.advance(1)  # the user watermark is in whole seconds, after the token's iat
     if how == "jti":
@@ -176,16 +189,14 @@ async def test_revocation_between_two_hits_is_seen(
     else:
         await auth.logout(principal)  # this instance: applied to its set at once
     await auth.feed.sync_once()
-    fast, slow = await _both(auth, header)
-    assert fast is None
-    assert isinstance(slow, TokenRevoked)
+    await _refused(auth, header, TokenRevoked)
 
 
 async def test_an_unrelated_revocation_does_not_refuse(logins: Logins, clock: FakeClock) -> None:
     """After another login's revocation the token is checked again, and still passes."""
     auth = logins.auth
     header = ("authorization", f"Bearer {logins.bearer}")
-    await _both(auth, header)
+    await _vouched(auth, header)
     await auth.revoker.revoke_jti("someone-else", expires_at=clock.now + 60)
     fast, slow = await _both(auth, header)
     assert fast is not None
@@ -197,16 +208,11 @@ async def test_session_revocation_between_two_hits_is_seen(
 ) -> None:
     auth = logins.auth
     cookie = _cookies(session=logins.session)
-    await _both(auth, cookie)
-    fast, principal = await _both(auth, cookie)
-    assert isinstance(principal, Principal)
-    assert fast is principal
+    principal = await _vouched(auth, cookie)
     elsewhere = Authenticator(store=auth.store, keyring=auth.keyring, clock=clock)
     await elsewhere.logout(principal)
     await auth.feed.sync_once()
-    fast, slow = await _both(auth, cookie)
-    assert fast is None
-    assert isinstance(slow, AuthenticationError)
+    await _refused(auth, cookie, AuthenticationError)
 
 
 async def test_expiry_and_deadlines_leave_the_fast_path(logins: Logins, clock: FakeClock) -> None:
@@ -214,32 +220,25 @@ async def test_expiry_and_deadlines_leave_the_fast_path(logins: Logins, clock: F
     auth = logins.auth
     bearer = ("authorization", f"Bearer {logins.bearer}")
     cookie = _cookies(session=logins.session)
-    await _both(auth, bearer)
-    await _both(auth, cookie)
+    await _vouched(auth, bearer)
+    await _vouched(auth, cookie)
     clock.advance(600 + auth.token_settings.leeway)
-    fast, slow = await _both(auth, bearer)
-    assert fast is None
-    assert isinstance(slow, TokenExpired)
+    await _refused(auth, bearer, TokenExpired)
     clock.advance(1800)
     await auth.feed.sync_once()
-    fast, slow = await _both(auth, cookie)
-    assert fast is None
-    assert isinstance(slow, SessionExpired)
+    await _refused(auth, cookie, SessionExpired)
 
 
 async def test_a_retired_key_leaves_the_fast_path(logins: Logins) -> None:
     """Retiring the key that signed a cached token refuses it at once (the ring changed)."""
     auth = logins.auth
     header = ("authorization", f"Bearer {logins.bearer}")
-    await _both(auth, header)
+    await _vouched(auth, header)
     old = auth.keyring.active.kid
     auth.keyring.rotate(SigningKey.generate("EdDSA"))
-    fast, _ = await _both(auth, header)
-    assert fast is not None  # rotation keeps the old key verifying
+    await _vouched(auth, header)  # rotation keeps the old key verifying
     auth.keyring.retire(old)
-    fast, slow = await _both(auth, header)
-    assert fast is None
-    assert isinstance(slow, UnknownKey)
+    await _refused(auth, header, UnknownKey)
 
 
 async def test_a_stale_feed_leaves_the_fast_path(logins: Logins) -> None:
@@ -247,8 +246,8 @@ async def test_a_stale_feed_leaves_the_fast_path(logins: Logins) -> None:
     auth = logins.auth
     bearer = ("authorization", f"Bearer {logins.bearer}")
     cookie = _cookies(session=logins.session)
-    await _both(auth, bearer)
-    await _both(auth, cookie)
+    await _vouched(auth, bearer)
+    await _vouched(auth, cookie)
     auth.feed.staleness = 0.0
     for header in (bearer, cookie):
         fast, slow = await _both(auth, header)
@@ -256,7 +255,7 @@ async def test_a_stale_feed_leaves_the_fast_path(logins: Logins) -> None:
         assert isinstance(slow, Principal)
     auth.feed.staleness = 2.0
     await auth.feed.sync_once()
-    assert (await _both(auth, bearer))[0] is not None
+    await _vouched(auth, bearer)
 
 
 async def test_each_request_counts_once_in_the_cache_metrics(logins: Logins) -> None:
