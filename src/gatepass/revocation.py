@@ -15,6 +15,7 @@ closed). Nothing is ever let through because a check could not be made.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -29,6 +30,7 @@ from gatepass.types import Clock
 __all__ = ["RevocationFeed", "RevocationSet", "Revoker"]
 
 logger = logging.getLogger("gatepass.revocation")
+_GENERATIONS = itertools.count(1)
 
 
 class RevocationSet:
@@ -40,16 +42,17 @@ class RevocationSet:
         self._users: dict[str, tuple[float, float]] = {}
         #: The last log position applied from the feed (local writes do not move it).
         self.seq = 0
-        #: Counts every :meth:`apply`: a credential found unrevoked when this was ``g``
-        #: is still unrevoked while it is ``g`` (what lets caches skip the lookups).
-        self.generation = 0
+        #: Changes with every :meth:`apply`: a credential found unrevoked when this was
+        #: ``g`` is still unrevoked while it is ``g`` (what lets caches skip the lookups).
+        #: Drawn from one process-wide counter, so no two sets ever share a value.
+        self.generation = next(_GENERATIONS)
 
     def __len__(self) -> int:
         return len(self._jti) + len(self._sid) + len(self._users)
 
     def apply(self, event: RevocationEvent) -> None:
         """Add one revocation (idempotent; entries only ever widen)."""
-        self.generation += 1
+        self.generation = next(_GENERATIONS)
         if event.kind == "jti":
             self._jti[event.value] = max(self._jti.get(event.value, 0.0), event.expires_at)
         elif event.kind == "sid":

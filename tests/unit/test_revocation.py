@@ -144,16 +144,20 @@ async def test_feed_recovers_after_store_errors(clock: FakeClock) -> None:
 
 
 def test_generation_moves_with_every_applied_revocation() -> None:
-    """The fast path's stamp: any revocation applied (feed or local) moves it; pruning,
-    which only forgets expired entries, does not."""
-    revoked = RevocationSet()
-    start = revoked.generation
-    revoked.apply_feed([event(1, "jti", "j1", exp=10), event(2, "sid", "s1")])
-    assert start + 2 == revoked.generation
+    """The fast path's stamp: any revocation applied (feed or local) moves it to a value
+    no set has had; pruning, which only forgets expired entries, does not."""
+    revoked, other = RevocationSet(), RevocationSet()
+    seen = {revoked.generation, other.generation}
+    assert 2 == len(seen)
+    for events in ([event(1, "jti", "j1", exp=10)], [event(2, "sid", "s1")]):
+        revoked.apply_feed(events)
+        assert revoked.generation not in seen
+        seen.add(revoked.generation)
     revoked.apply(event(0, "user", "u", nb=5))
-    assert start + 3 == revoked.generation
+    assert revoked.generation not in seen
+    before = revoked.generation
     revoked.prune(now=100)
-    assert start + 3 == revoked.generation
+    assert before == revoked.generation
 
 
 async def test_trusted_until_follows_rounds_and_staleness(clock: FakeClock) -> None:

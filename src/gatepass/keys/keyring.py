@@ -7,12 +7,15 @@ only (a dict lookup), never by trying every key.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 
 from gatepass.errors import ConfigurationError, InvalidKey
 from gatepass.keys.key import SigningKey, load_jwk_json
 
 __all__ = ["KeyRing"]
+
+_GENERATIONS = itertools.count(1)
 
 
 class KeyRing:
@@ -34,9 +37,10 @@ class KeyRing:
     def __init__(self, keys: Iterable[SigningKey] = (), *, active: str | None = None) -> None:
         self._keys: dict[str, SigningKey] = {}
         self._active: str | None = None
-        #: Counts the changes to the set of verifying keys (a key added or retired):
-        #: a key found in the ring when this was ``g`` is still there while it is ``g``.
-        self.generation = 0
+        #: Changes with the set of verifying keys (a key added or retired): a key found
+        #: in the ring when this was ``g`` is still there while it is ``g``. Drawn from
+        #: one process-wide counter, so no two rings ever share a value.
+        self.generation = next(_GENERATIONS)
         for key in keys:
             self.add(key)
         if active is not None:
@@ -91,7 +95,7 @@ class KeyRing:
             raise ConfigurationError(f"key {key.kid!r} cannot sign")
         if existing is None:
             self._keys[key.kid] = key
-            self.generation += 1
+            self.generation = next(_GENERATIONS)
         if activate:
             self._active = key.kid
 
@@ -118,7 +122,7 @@ class KeyRing:
         if kid == self._active:
             raise ConfigurationError("cannot retire the active key; rotate first")
         del self._keys[kid]
-        self.generation += 1
+        self.generation = next(_GENERATIONS)
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         """The JWK Set of every verifying asymmetric key (public members only)."""
