@@ -11,11 +11,18 @@ from gatepass.config import SessionSettings
 from gatepass.errors import SessionExpired, SessionNotFound, StoreUnavailable
 from gatepass.revocation import RevocationFeed, RevocationSet, Revoker
 from gatepass.sessions.manager import SessionManager
-from gatepass.stores.base import SessionRecord
+from gatepass.stores.base import SessionRecord, SessionStore
 from gatepass.stores.memory import MemoryStore
 from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio
+
+
+async def _stored_last_seen(store: SessionStore, id_hash: str) -> float:
+    """The ``last_seen_at`` of the store's own copy of the session (it must exist)."""
+    stored = await store.get_session(id_hash)
+    assert stored is not None
+    return stored.last_seen_at
 
 
 @pytest.fixture
@@ -102,14 +109,10 @@ async def test_last_seen_writes_are_throttled(
     start = issued.record.last_seen_at
     clock.advance(5)
     await manager.load(issued.session_id)
-    stored = await memory_store.get_session(issued.record.id_hash)
-    assert stored is not None
-    assert start == stored.last_seen_at
+    assert start == await _stored_last_seen(memory_store, issued.record.id_hash)
     clock.advance(5)
     await manager.load(issued.session_id)
-    stored = await memory_store.get_session(issued.record.id_hash)
-    assert stored is not None
-    assert start + 10 == stored.last_seen_at
+    assert start + 10 == await _stored_last_seen(memory_store, issued.record.id_hash)
 
 
 async def test_login_never_reuses_a_presented_id(manager: SessionManager) -> None:
@@ -253,15 +256,12 @@ async def test_deferred_touches_are_written_by_flush(
     manager.defer_touches = True
     clock.advance(50)
     await manager.load(issued.session_id)
-    stored = await memory_store.get_session(issued.record.id_hash)
-    assert stored is not None
-    assert issued.record.last_seen_at == stored.last_seen_at  # not written yet
+    written = await _stored_last_seen(memory_store, issued.record.id_hash)
+    assert issued.record.last_seen_at == written  # not written yet
     clock.advance(60)  # past the stored idle deadline, not past the queued one
     assert "u1" == (await manager.load(issued.session_id)).user_id
     assert 1 == await manager.flush_touches()
-    stored = await memory_store.get_session(issued.record.id_hash)
-    assert stored is not None
-    assert clock.now == stored.last_seen_at
+    assert clock.now == await _stored_last_seen(memory_store, issued.record.id_hash)
 
 
 # -- load_principal: the per-request path, answered from the cache when memory can decide --
@@ -335,9 +335,7 @@ async def test_principal_path_slides_the_idle_deadline(
     clock.advance(10)  # touch_interval
     second = await manager.load_principal(issued.session_id, "cookie")
     assert second.expires_at == first.expires_at + 10
-    stored = await store.get_session(issued.record.id_hash)
-    assert stored is not None
-    assert clock.now == stored.last_seen_at
+    assert clock.now == await _stored_last_seen(store, issued.record.id_hash)
 
 
 async def test_principal_with_a_stale_feed_reads_the_store(
