@@ -101,19 +101,18 @@ class MemoryStore:
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         """Replace the password hash; :class:`NotFound` if the user is unknown."""
-        self._check_open()
-        user = self._users.get(user_id)
-        if user is None:
-            raise NotFound("memory: no such user")
-        self._users[user_id] = dataclasses.replace(user, password_hash=password_hash)
+        self._replace_user(user_id, password_hash=password_hash)
 
     async def set_user_disabled(self, user_id: str, disabled: bool) -> None:
         """Set or clear the disabled flag; :class:`NotFound` if the user is unknown."""
+        self._replace_user(user_id, disabled=disabled)
+
+    def _replace_user(self, user_id: str, **changes: object) -> None:
         self._check_open()
         user = self._users.get(user_id)
         if user is None:
             raise NotFound("memory: no such user")
-        self._users[user_id] = dataclasses.replace(user, disabled=disabled)
+        self._users[user_id] = dataclasses.replace(user, **changes)  # type: ignore[arg-type]
 
     async def list_users(self, *, limit: int = 1000, offset: int = 0) -> list[UserRecord]:
         """Users ordered by ``created_at``, then ``id``."""
