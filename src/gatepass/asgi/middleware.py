@@ -187,17 +187,19 @@ class RequestAuth:
 
     async def principal(self) -> Principal:
         """The authenticated principal; raises the precise AuthenticationError."""
-        principal = self.cached_principal()
-        if principal is None:
-            credentials = self.credentials
-            if self._error is not None:
-                raise self._error
-            try:
-                principal = await self.authenticator.authenticate(credentials)
-            except GatepassError as exc:
-                self._error = exc
-                raise
-            self._principal = principal
+        return self.cached_principal() or await self._authenticate()
+
+    async def _authenticate(self) -> Principal:
+        """The slow path, after :meth:`cached_principal` could not answer."""
+        credentials = self.credentials
+        if self._error is not None:
+            raise self._error
+        try:
+            principal = await self.authenticator.authenticate(credentials)
+        except GatepassError as exc:
+            self._error = exc
+            raise
+        self._principal = principal
         return principal
 
     async def optional_principal(self) -> Principal | None:
@@ -215,7 +217,7 @@ class RequestAuth:
         ``csrf_token`` is a form field's token, for server-rendered forms; otherwise
         the ``X-CSRF-Token`` header is used.
         """
-        principal = self.cached_principal() or await self.principal()
+        principal = self.cached_principal() or await self._authenticate()
         if principal.source == "cookie" and self.method not in _SAFE_METHODS:
             token = csrf_token if csrf_token is not None else self.headers.get(CSRF_HEADER)
             self.csrf.check_origin(self.method, self.headers)
