@@ -58,7 +58,6 @@ class _CachedSession:
     """
 
     __slots__ = (
-        "deadline",
         "fetched",
         "principal",
         "record",
@@ -69,8 +68,7 @@ class _CachedSession:
     def __init__(self, record: SessionRecord, fetched: float, settings: SessionSettings) -> None:
         self.record = record
         self.fetched = fetched  # time.monotonic() when read from the store
-        self.deadline = record.deadline()
-        self.usable_until = min(self.deadline, record.last_seen_at + settings.touch_interval)
+        self.usable_until = min(record.deadline(), record.last_seen_at + settings.touch_interval)
         self.principal: Principal | None = None
         self.unrevoked_at = -1
 
