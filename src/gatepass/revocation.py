@@ -233,9 +233,10 @@ class Revoker:
     ) -> bool | None:
         """The answer of :meth:`is_revoked` if process memory can give it, else None.
 
-        Synchronous (no I/O, no coroutine): the per-request fast path of a cache hit.
-        None means the feed is stale or absent, so the caller must ask the store (await
-        :meth:`is_revoked`, which fails closed if the store is down).
+        Synchronous (no I/O, no coroutine): the check of a cache hit that the caches'
+        generation stamps could not vouch for. None means the feed is stale or absent,
+        so the caller must ask the store (await :meth:`is_revoked`, which fails closed
+        if the store is down).
         """
         feed = self.feed
         if feed is None or not feed.healthy:
