@@ -16,6 +16,7 @@ by the host itself over https, so an attacker cannot plant a duplicate ahead of 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -42,6 +43,8 @@ _COOKIE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+")
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _SAME_SITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 _EXPIRED = "Thu, 01 Jan 1970 00:00:00 GMT"
+#: How many Cookie headers :meth:`CookieTransport.login_cookies` remembers.
+_MEMO_SIZE = 256
 
 
 def parse_cookie_header(header: str | None, *, max_bytes: int = 8192) -> dict[str, str]:
@@ -187,6 +190,8 @@ class CookieTransport:
         )
         self._session_name = s.full_name(s.session_name)
         self._access_name = s.full_name(s.access_name)
+        # A browser sends the same Cookie header on every request while its login lives.
+        self._login_cookies_memo = functools.lru_cache(maxsize=_MEMO_SIZE)(self._login_cookies)
 
     @property
     def settings(self) -> CookieSettings:
@@ -217,7 +222,16 @@ class CookieTransport:
         What :meth:`extract` of :func:`parse_cookie_header` finds, without building
         Credentials (the per-request fast path): None for a cookie that is absent,
         empty or over the size cap.
+
+        Memoized (a pure function of the header; at most 256 headers of at most the size
+        cap): a repeat costs a dict lookup instead of a parse, and returns the same
+        strings, whose hashes the caches' lookups then reuse.
         """
+        if len(header) > self.max_value_bytes:
+            return self._login_cookies(header)
+        return self._login_cookies_memo(header)
+
+    def _login_cookies(self, header: str) -> tuple[str | None, str | None]:
         cookies = parse_cookie_header(header, max_bytes=self.max_value_bytes)
         return self._usable(cookies.get(self._session_name)), self._usable(
             cookies.get(self._access_name)

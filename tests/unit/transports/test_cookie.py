@@ -342,10 +342,25 @@ _VALUES = st.one_of(
     st.sampled_from(["; ", ";", " ; "]),
 )
 def test_fuzz_login_cookies_agree_with_extract(pairs: list[tuple[str, str]], sep: str) -> None:
-    """login_cookies finds exactly the session and access values extract() finds."""
+    """login_cookies finds exactly the session and access values extract() finds.
+
+    Asked twice: the second answer of a header within the cap comes from the memo.
+    """
     transport = CookieTransport(CookieSettings(secure=False, max_value_bytes=64))
     header = sep.join(f"{name}={value}" for name, value in pairs)
     found = {c.kind: c.value for c in transport.extract(parse_cookie_header(header, max_bytes=64))}
-    assert (found.get("session_cookie"), found.get("access_cookie")) == transport.login_cookies(
-        header
-    )
+    expected = (found.get("session_cookie"), found.get("access_cookie"))
+    assert expected == transport.login_cookies(header) == transport.login_cookies(header)
+
+
+def test_login_cookies_memo_is_bounded() -> None:
+    """At most 256 headers are remembered, and none over the size cap."""
+    transport = CookieTransport(CookieSettings(secure=False, max_value_bytes=64))
+    memo = transport._login_cookies_memo
+    for i in range(1000):
+        assert (f"s{i}", None) == transport.login_cookies(f"gp_session=s{i}")
+    assert 256 == memo.cache_info().currsize
+    memo.cache_clear()
+    long_header = "gp_session=s1; other=" + "x" * 60
+    assert ("s1", None) == transport.login_cookies(long_header)
+    assert 0 == memo.cache_info().currsize
