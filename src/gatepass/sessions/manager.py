@@ -8,6 +8,7 @@ claim of tokens exchanged for it, so ending the session also revokes them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import secrets
 import time
@@ -26,6 +27,18 @@ __all__ = ["IssuedSession", "SessionManager", "session_principal"]
 
 #: 32 random bytes as unpadded base64url: exactly 43 characters.
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _id_hash(session_id: str) -> str | None:
+    """The stored form (SHA-256) of a well-formed session id; None for a malformed one.
+
+    Memoized for the per-request path (a pure function; at most 4,096 ids): a browser
+    sends the same id on every request, so a repeat costs a dict lookup instead of a
+    regex match and a hash. The ids stay in process memory, as the verified-token cache
+    keeps tokens; a store only ever sees the hash.
+    """
+    return hash_token(session_id) if _SESSION_ID.fullmatch(session_id) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,9 +162,8 @@ class SessionManager:
         and absolute deadlines, and no ``last_seen_at`` write due. Never raises and never
         awaits: None means "ask :meth:`load_principal`".
         """
-        if not _SESSION_ID.fullmatch(session_id):
-            return None
-        return self._hit(hash_token(session_id), source)
+        id_hash = _id_hash(session_id)
+        return None if id_hash is None else self._hit(id_hash, source)
 
     def _hit(self, id_hash: str, source: CredentialSource) -> Principal | None:
         entry = self._cache.get(id_hash)
@@ -181,9 +193,9 @@ class SessionManager:
         A local-cache hit that :meth:`cached_principal` would return is returned without
         awaiting anything; every other case takes the full :meth:`load`.
         """
-        if not _SESSION_ID.fullmatch(session_id):
+        id_hash = _id_hash(session_id)
+        if id_hash is None:
             raise SessionNotFound("malformed session id")
-        id_hash = hash_token(session_id)
         principal = self._hit(id_hash, source)
         if principal is not None:
             return principal

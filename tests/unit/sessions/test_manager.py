@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gatepass._utils import hash_token
+from gatepass._utils import hash_token, random_token
 from gatepass.config import SessionSettings
 from gatepass.errors import SessionExpired, SessionNotFound, StoreUnavailable
 from gatepass.revocation import RevocationFeed, RevocationSet, Revoker
-from gatepass.sessions.manager import SessionManager
+from gatepass.sessions.manager import SessionManager, _id_hash
 from gatepass.stores.base import SessionRecord, SessionStore
 from gatepass.stores.memory import MemoryStore
 from tests.conftest import FakeClock
@@ -65,6 +65,24 @@ async def test_malformed_or_unknown_ids_are_refused(manager: SessionManager, bad
     """Malformed ids are refused before any lookup; no session is created on demand."""
     with pytest.raises(SessionNotFound):
         await manager.load(bad)
+
+
+@pytest.mark.parametrize("bad", ["", "x", "A" * 42, "A" * 44, "A" * 42 + "!", "' OR 1=1 --"])
+async def test_malformed_ids_are_refused_by_the_principal_paths(
+    manager: SessionManager, bad: str
+) -> None:
+    """Twice each: the second answer comes from the id memo and must be the same."""
+    for _ in range(2):
+        assert manager.cached_principal(bad, "cookie") is None
+        with pytest.raises(SessionNotFound):
+            await manager.load_principal(bad, "cookie")
+
+
+def test_the_id_memo_hashes_as_stored_and_is_bounded() -> None:
+    """The per-request id memo gives hash_token of each id and keeps at most 4,096."""
+    ids = [random_token(32) for _ in range(5000)]
+    assert all(_id_hash(i) == hash_token(i) for i in ids + ids[-10:])
+    assert _id_hash.cache_info().currsize <= 4096
 
 
 async def test_unknown_well_formed_id_is_refused(manager: SessionManager) -> None:
