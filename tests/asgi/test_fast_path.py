@@ -20,7 +20,9 @@ from gatepass.authenticator import Authenticator
 from gatepass.config import CookieSettings, SessionSettings, TokenSettings
 from gatepass.errors import (
     AuthenticationError,
+    CSRFError,
     MissingCredential,
+    PermissionDenied,
     SessionExpired,
     TokenExpired,
     TokenRevoked,
@@ -71,9 +73,9 @@ async def logins(keyring: KeyRing, clock: FakeClock) -> AsyncIterator[Logins]:
     await store.aclose()
 
 
-def _request(auth: Authenticator, *headers: tuple[str, str]) -> RequestAuth:
+def _request(auth: Authenticator, *headers: tuple[str, str], method: str = "GET") -> RequestAuth:
     raw = [(b"host", b"api.example")] + [(n.encode(), v.encode()) for n, v in headers]
-    return RequestAuth(auth, POLICY, "GET", raw_headers=raw, transport=TRANSPORT)
+    return RequestAuth(auth, POLICY, method, raw_headers=raw, transport=TRANSPORT)
 
 
 async def _both(auth: Authenticator, *headers: tuple[str, str]) -> tuple[Principal | None, object]:
@@ -269,3 +271,26 @@ async def test_each_request_counts_once_in_the_cache_metrics(logins: Logins) -> 
     auth.feed.staleness = 0.0
     await _request(auth, header).principal()  # a hit served by the slow path
     assert (before[0] + 2, before[1] + 1) == (cache.hits, cache.misses)
+
+
+async def test_cached_require_returns_only_what_require_returns(logins: Logins) -> None:
+    """No cookie login on an unsafe method (a CSRF check is due), none without the scopes."""
+    auth = logins.auth
+    bearer = ("authorization", f"Bearer {logins.bearer}")
+    cookie = _cookies(session=logins.session)
+    principal = await _vouched(auth, bearer)
+    await _vouched(auth, cookie)
+    granted = sorted(principal.scopes)
+    answered = _request(auth, bearer, method="POST").cached_require(granted)
+    assert answered is principal
+    assert answered is await _request(auth, bearer, method="POST").require(granted)
+    session = _request(auth, cookie).cached_require()
+    assert session is not None
+    assert session is await _request(auth, cookie).require()
+    assert _request(auth, cookie, method="POST").cached_require() is None
+    with pytest.raises(CSRFError):
+        await _request(auth, cookie, method="POST").require()
+    assert _request(auth, bearer).cached_require(["admin:all"]) is None
+    with pytest.raises(PermissionDenied):
+        await _request(auth, bearer).require(["admin:all"])
+    assert _request(auth, ("authorization", "Bearer nope")).cached_require() is None

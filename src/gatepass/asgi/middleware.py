@@ -96,7 +96,6 @@ class RequestAuth:
         headers: dict[str, str] | None = None,
         credentials: list[Credential] | None = None,
         credential_error: GatepassError | None = None,
-        *,
         raw_headers: Iterable[tuple[bytes, bytes]] = (),
         transport: CookieTransport | None = None,
     ) -> None:
@@ -209,6 +208,23 @@ class RequestAuth:
         except AuthenticationError:
             return None
 
+    def cached_require(self, scopes: Iterable[str] = ()) -> Principal | None:
+        """What :meth:`require` would return, if the fast path can say it without awaiting.
+
+        The principal of :meth:`cached_principal` when no CSRF check is due (a Bearer
+        credential or a safe method) and it has the scopes; None means "await
+        :meth:`require`", which gives the answer or the precise error. The integrations
+        try it first, so a cache hit costs no coroutine of :meth:`require`.
+        """
+        principal = self.cached_principal()
+        if principal is None:
+            return None
+        if principal.source == "cookie" and self.method not in _SAFE_METHODS:
+            return None
+        if scopes and not principal.has_scopes(frozenset(scopes)):
+            return None
+        return principal
+
     async def require(
         self, scopes: Iterable[str] = (), *, csrf_token: str | None = None
     ) -> Principal:
@@ -245,13 +261,11 @@ def attach_request_auth(
     csrf: CSRFPolicy,
 ) -> RequestAuth:
     """Put a lazy RequestAuth for this HTTP scope in it (nothing is parsed yet)."""
+    # Positional: a keyword call costs more than the rest of this function (every request).
     auth = RequestAuth(
-        authenticator,
-        csrf,
-        scope.get("method", "GET"),
-        raw_headers=scope.get("headers", ()),
-        transport=transport,
-    )
+        authenticator, csrf, scope.get("method", "GET"), None, None, None,
+        scope.get("headers", ()), transport,
+    )  # fmt: skip
     scope[SCOPE_KEY] = auth
     return auth
 

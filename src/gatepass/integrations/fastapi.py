@@ -78,7 +78,8 @@ def current_principal(scopes: Iterable[str] = ()) -> Callable[..., Awaitable[Pri
         _bearer_doc: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         _cookie_doc: Annotated[str | None, Depends(_session_cookie)],
     ) -> Principal:
-        return await get_request_auth(request.scope).require(required)
+        auth = get_request_auth(request.scope)
+        return auth.cached_require(required) or await auth.require(required)
 
     return dependency
 

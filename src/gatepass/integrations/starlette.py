@@ -30,7 +30,12 @@ async def require_principal(
     conn: HTTPConnection, scopes: Iterable[str] = (), *, csrf_token: str | None = None
 ) -> Principal:
     """The request's Principal after the CSRF rule and scope checks (raises otherwise)."""
-    return await get_request_auth(conn.scope).require(scopes, csrf_token=csrf_token)
+    auth = get_request_auth(conn.scope)
+    if csrf_token is None:
+        principal = auth.cached_require(scopes)
+        if principal is not None:
+            return principal
+    return await auth.require(scopes, csrf_token=csrf_token)
 
 
 def _response(exc: GatepassError, headers: dict[str, str] | None = None) -> Response:
