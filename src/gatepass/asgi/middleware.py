@@ -49,22 +49,29 @@ CSRF_HEADER = "x-csrf-token"
 _DEFAULT_TRANSPORT = CookieTransport()
 
 
-def _credential_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
-    """The ``Authorization`` and ``Cookie`` values, as :attr:`RequestAuth.headers` has them.
+def _credential_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[bytes | None, bytes | None]:
+    """The raw ``Authorization`` and ``Cookie`` values, as :attr:`RequestAuth.headers` has them.
 
     The first ``Authorization`` header wins; several ``Cookie`` headers are joined with
-    ``"; "`` as browsers do. Nothing else is decoded.
+    ``"; "`` as browsers do. Nothing is decoded.
     """
-    authorization: str | None = None
-    cookie: str | None = None
+    authorization: bytes | None = None
+    cookie: bytes | None = None
     for name, value in raw:
         if name == b"authorization":
             if authorization is None:
-                authorization = value.decode("latin-1")
+                authorization = value
         elif name == b"cookie":
-            text = value.decode("latin-1")
-            cookie = text if cookie is None else cookie + "; " + text
+            cookie = value if cookie is None else cookie + b"; " + value
     return authorization, cookie
+
+
+def _latin1(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
+
+
+def _encode_latin1(value: str | None) -> bytes | None:
+    return None if value is None else value.encode("latin-1")
 
 
 class RequestAuth:
@@ -136,7 +143,8 @@ class RequestAuth:
                 authorization = self._headers.get("authorization")
                 cookie = self._headers.get("cookie")
             else:  # only the two headers credentials travel in (CSRF needs the others)
-                authorization, cookie = _credential_headers(self._raw)
+                raw_authorization, raw_cookie = _credential_headers(self._raw)
+                authorization, cookie = _latin1(raw_authorization), _latin1(raw_cookie)
             transport = self._transport
             max_bytes = transport.max_value_bytes
             found: list[Credential] = []
@@ -171,15 +179,16 @@ class RequestAuth:
         if self._headers is None:
             authorization, cookie = _credential_headers(self._raw)
         else:
-            authorization = self._headers.get("authorization")
-            cookie = self._headers.get("cookie")
+            headers = self._headers
+            authorization = _encode_latin1(headers.get("authorization"))
+            cookie = _encode_latin1(headers.get("cookie"))
         if authorization is not None:  # a Bearer header wins over any cookie
             if len(authorization) <= self._transport.max_value_bytes:
                 token = exact_bearer_token(authorization)
                 if token is not None:
                     principal = self.authenticator.cached_principal(token, None, None)
         elif cookie:
-            session, access = self._transport.login_cookies(cookie)
+            session, access = self._transport.login_cookies(cookie.decode("latin-1"))
             principal = self.authenticator.cached_principal(None, access, session)
         self._principal = principal
         return principal
@@ -299,9 +308,12 @@ class AuthMiddleware:
         self.csrf = CSRFPolicy(allowed_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
-            authenticator = self.authenticator or self._from_lifespan(scope)
-            attach_request_auth(scope, authenticator, self.transport, self.csrf)
+        if scope["type"] in ("http", "websocket"):  # attach_request_auth, inlined
+            scope[SCOPE_KEY] = RequestAuth(
+                self.authenticator or self._from_lifespan(scope), self.csrf,
+                scope.get("method", "GET"), None, None, None, scope.get("headers", ()),
+                self.transport,
+            )  # fmt: skip
         await self.app(scope, receive, send)
 
     @staticmethod

@@ -41,25 +41,27 @@ _ERRORS = frozenset({"invalid_request", "invalid_token", "insufficient_scope"})
 
 
 @functools.lru_cache(maxsize=256)
-def exact_bearer_token(value: str) -> str | None:
-    """The token of an ``Authorization`` value of the exact form ``Bearer <token68>``.
+def exact_bearer_token(value: bytes) -> str | None:
+    """The token of a raw ``Authorization`` value of the exact form ``Bearer <token68>``.
 
-    The per-request fast path: None for anything else (another scheme or its case,
-    extra spaces, a malformed token, non-ASCII), where :func:`parse_authorization`
-    gives the precise answer; never raises, and equal to ``parse_authorization(value)``
-    whenever it returns a token. The caller checks the size cap first.
+    The per-request fast path, on the header's bytes as ASGI gives them: None for
+    anything else (another scheme or its case, extra spaces, a malformed token,
+    non-ASCII), where :func:`parse_authorization` gives the precise answer; never
+    raises, and equal to ``parse_authorization(value.decode("latin-1"))`` whenever it
+    returns a token. The caller checks the size cap first.
 
     Memoized (a pure function, at most 256 values of at most the size cap): a client
     sends the same header on every request while its token lives, so a repeat costs a
-    dict lookup instead of a scan of every character, and the token returned is the
-    same string object each time (its hash, used by the verified-token cache, is kept).
+    dict lookup instead of a decode and a scan of every byte, and the token returned is
+    the same string object each time (its hash, used by the verified-token cache, is
+    kept).
     """
-    if not value.startswith("Bearer ") or not value.isascii():
+    if not value.startswith(b"Bearer "):
         return None
     token = value[7:]
-    unpadded = token.rstrip("=")  # token68: one or more characters, then "=" padding only
-    if unpadded and not unpadded.encode("ascii").translate(None, _TOKEN68_CHARS):
-        return token
+    unpadded = token.rstrip(b"=")  # token68: one or more characters, then "=" padding only
+    if unpadded and not unpadded.translate(None, _TOKEN68_CHARS):
+        return token.decode("ascii")
     return None
 
 
@@ -86,9 +88,10 @@ def parse_authorization(value: str | None, *, max_bytes: int = 8192) -> str | No
         not value.isascii() and len(value.encode("utf-8", "surrogatepass")) > max_bytes
     ):
         raise TokenTooLarge("authorization header exceeds the size limit")
-    token = exact_bearer_token(value)  # the usual form, without the general parse below
-    if token is not None:
-        return token
+    if value.isascii():  # the usual form, without the general parse below
+        token = exact_bearer_token(value.encode("ascii"))
+        if token is not None:
+            return token
     value = value.strip(" \t")
     scheme = _SCHEME.match(value)
     if scheme is None or scheme.group().lower() != "bearer":
