@@ -49,27 +49,6 @@ CSRF_HEADER = "x-csrf-token"
 _DEFAULT_TRANSPORT = CookieTransport()
 
 
-def _credential_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[bytes | None, bytes | None]:
-    """The raw ``Authorization`` and ``Cookie`` values, as :attr:`RequestAuth.headers` has them.
-
-    The first ``Authorization`` header wins; several ``Cookie`` headers are joined with
-    ``"; "`` as browsers do. Nothing is decoded.
-    """
-    authorization: bytes | None = None
-    cookie: bytes | None = None
-    for name, value in raw:
-        if name == b"authorization":
-            if authorization is None:
-                authorization = value
-        elif name == b"cookie":
-            cookie = value if cookie is None else cookie + b"; " + value
-    return authorization, cookie
-
-
-def _latin1(value: bytes | None) -> str | None:
-    return None if value is None else value.decode("latin-1")
-
-
 def _encode_latin1(value: str | None) -> bytes | None:
     return None if value is None else value.encode("latin-1")
 
@@ -139,12 +118,9 @@ class RequestAuth:
     def credentials(self) -> list[Credential]:
         """The request's credentials: Bearer header, session and access-token cookies."""
         if self._credentials is None:
-            if self._headers is not None:
-                authorization = self._headers.get("authorization")
-                cookie = self._headers.get("cookie")
-            else:  # only the two headers credentials travel in (CSRF needs the others)
-                raw_authorization, raw_cookie = _credential_headers(self._raw)
-                authorization, cookie = _latin1(raw_authorization), _latin1(raw_cookie)
+            headers = self.headers
+            authorization = headers.get("authorization")
+            cookie = headers.get("cookie")
             transport = self._transport
             max_bytes = transport.max_value_bytes
             found: list[Credential] = []
@@ -176,8 +152,15 @@ class RequestAuth:
         principal = self._principal
         if principal is not None or self._credentials is not None or self._error is not None:
             return principal
-        if self._headers is None:
-            authorization, cookie = _credential_headers(self._raw)
+        authorization: bytes | None = None
+        cookie: bytes | None = None
+        if self._headers is None:  # the raw values, as the headers property joins them
+            for name, value in self._raw:
+                if name == b"authorization":
+                    if authorization is None:
+                        authorization = value
+                elif name == b"cookie":
+                    cookie = value if cookie is None else cookie + b"; " + value
         else:
             headers = self._headers
             authorization = _encode_latin1(headers.get("authorization"))

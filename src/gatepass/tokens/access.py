@@ -87,10 +87,20 @@ class VerifiedTokenCache:
     is *not* cached: the caller checks it on every hit. When full, the oldest entry goes.
     """
 
-    __slots__ = ("_entries", "hits", "max_entries", "misses")
+    __slots__ = ("_clock", "_entries", "_keyring", "_leeway", "hits", "max_entries", "misses")
 
-    def __init__(self, max_entries: int = 10_000) -> None:
+    def __init__(
+        self,
+        keyring: KeyRing,
+        *,
+        clock: Clock = time.time,
+        leeway: int = 0,
+        max_entries: int = 10_000,
+    ) -> None:
         self.max_entries = max_entries
+        self._keyring = keyring
+        self._clock = clock
+        self._leeway = leeway
         self._entries: dict[str, CachedToken] = {}
         #: Lookups answered from the cache / not (for metrics).
         self.hits = 0
@@ -99,16 +109,16 @@ class VerifiedTokenCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def entry(self, token: str, keyring: KeyRing, now: float, leeway: int) -> CachedToken | None:
+    def entry(self, token: str) -> CachedToken | None:
         """The cached entry if the token is cached, its key still trusted, and unexpired."""
-        entry = self.lookup(token, keyring, now, leeway)
+        entry = self.lookup(token)
         if entry is None:
             self.misses += 1
         else:
             self.hits += 1
         return entry
 
-    def lookup(self, token: str, keyring: KeyRing, now: float, leeway: int) -> CachedToken | None:
+    def lookup(self, token: str) -> CachedToken | None:
         """:meth:`entry` without counting a hit or a miss.
 
         For the per-request fast path, which counts only the hits it serves: when it
@@ -117,7 +127,8 @@ class VerifiedTokenCache:
         entry = self._entries.get(token)
         if entry is None:
             return None
-        if now >= entry.claims.exp + leeway or (
+        keyring = self._keyring
+        if self._clock() >= entry.claims.exp + self._leeway or (
             entry.ring_seen != keyring.generation and not self._key_trusted(entry, keyring)
         ):
             del self._entries[token]
@@ -132,11 +143,6 @@ class VerifiedTokenCache:
             return False
         entry.ring_seen = keyring.generation
         return True
-
-    def get(self, token: str, keyring: KeyRing, now: float, leeway: int) -> ValidatedClaims | None:
-        """The cached claims if the token is cached, its key still trusted, and unexpired."""
-        entry = self.entry(token, keyring, now, leeway)
-        return None if entry is None else entry.claims
 
     def put(self, token: str, claims: ValidatedClaims, key: SigningKey) -> CachedToken:
         """Remember a token that passed every check; return its entry."""
@@ -174,7 +180,9 @@ class AccessTokens:
         self.keyring = keyring
         self.settings = settings or TokenSettings()
         self._clock = clock
-        self.cache = VerifiedTokenCache(cache_size)
+        self.cache = VerifiedTokenCache(
+            keyring, clock=clock, leeway=self.settings.leeway, max_entries=cache_size
+        )
         self._validator = ClaimsValidator(
             issuer=self.settings.issuer,
             audience=self.settings.audience,
@@ -228,11 +236,7 @@ class AccessTokens:
         A hit passed every check of :meth:`verify` when it was cached, and is still
         unexpired and signed by a key in the ring; revocation is the caller's to check.
         """
-        return self.cache.entry(token, self.keyring, self._clock(), self.settings.leeway)
-
-    def peek(self, token: str) -> CachedToken | None:
-        """:meth:`cached` without counting a hit or a miss (see VerifiedTokenCache.lookup)."""
-        return self.cache.lookup(token, self.keyring, self._clock(), self.settings.leeway)
+        return self.cache.entry(token)
 
     def verify(self, token: str) -> ValidatedClaims:
         """Verify signature (algorithm pinned to the key by ``kid``), ``typ`` and claims.

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from gatepass.errors import TokenRevoked, UnknownKey
 from gatepass.principal import CredentialSource, Principal
 from gatepass.revocation import Revoker
-from gatepass.tokens.access import AccessTokens, CachedToken
+from gatepass.tokens.access import AccessTokens
 from gatepass.tokens.refresh import RefreshTokens
 from gatepass.types import AuthMethod
 
@@ -43,24 +43,16 @@ class JWTStrategy:
         """The principal if process memory alone vouches for the token, else None.
 
         The per-request fast path: a verified-token cache hit (unexpired, its key still
-        in the ring) that :meth:`_vouch` accepts. Never raises and never awaits: None
-        means "ask :meth:`authenticate`", which gives the precise answer or error.
+        in the ring) while the revocation feed is healthy and its set has the token
+        unrevoked. The set is only looked up when it changed since this token was last
+        found unrevoked in it (its ``generation`` moved), so a hit between revocations
+        costs a few comparisons. Never raises and never awaits: None means "ask
+        :meth:`authenticate`", which gives the precise answer or error.
         """
-        entry = self.access.peek(credential)
+        cache = self.access.cache
+        entry = cache.lookup(credential)
         if entry is None:
             return None
-        principal = self._vouch(entry, source)
-        if principal is not None:
-            self.access.cache.hits += 1  # counted here only when served (see peek)
-        return principal
-
-    def _vouch(self, entry: CachedToken, source: CredentialSource) -> Principal | None:
-        """The cached token's Principal if the healthy feed's set has it unrevoked.
-
-        The set is only looked up when it changed since this token was last found
-        unrevoked in it (its ``generation`` moved), so a hit between revocations costs
-        a few comparisons. None: the feed is stale or the token is revoked.
-        """
         feed = self._revoker.feed
         if feed is None or time.monotonic() > feed.trusted_until:  # not feed.healthy
             return None
@@ -71,19 +63,22 @@ class JWTStrategy:
                 return None
             entry.unrevoked_at = revocations.generation
         principal = entry.bearer if source == "bearer" else entry.cookie
-        return principal if principal is not None else entry.principal(source)
+        if principal is None:
+            principal = entry.principal(source)
+        cache.hits += 1  # counted here only when served (see VerifiedTokenCache.lookup)
+        return principal
 
     async def authenticate(self, credential: str, *, source: CredentialSource) -> Principal:
         """The principal of a valid, unrevoked access token.
 
         A verified-token cache hit costs a dict lookup and, while the revocation feed is
-        healthy, an in-memory revocation check without I/O; its Principal is built once
-        per token and source, then shared (it is immutable).
+        healthy, an in-memory revocation check without I/O (:meth:`cached`); its
+        Principal is built once per token and source, then shared (it is immutable).
         """
-        entry = self.access.cached(credential)
-        principal = None if entry is None else self._vouch(entry, source)
+        principal = self.cached(credential, source)
         if principal is not None:
             return principal
+        entry = self.access.cached(credential)  # counts the hit or the miss
         if entry is not None:  # but revoked, or the feed is stale
             claims = entry.claims
             revoked = self._revoker.revoked_now(claims.jti, claims.sid, claims.sub, claims.iat)
