@@ -44,6 +44,8 @@ __all__ = [
     "session_record",
     "session_rows",
     "sqlite_sessions",
+    "tokens_from_json",
+    "tokens_to_json",
 ]
 
 ALGS = ("EdDSA", "ES256", "RS256", "HS256")
@@ -82,6 +84,19 @@ def make_tokens() -> Tokens:
         issued = issuer.issue("user-0001-bench", "sid-bench-0001", scope=SCOPE)
         tokens[alg] = issued.token
     return Tokens(keys, keyring, settings, tokens)
+
+
+def tokens_to_json(fx: Tokens) -> dict[str, Any]:
+    """The keys (private JWKs) and tokens, for another process (:func:`tokens_from_json`)."""
+    return {"keys": {alg: key.private_jwk() for alg, key in fx.keys.items()}, "tokens": fx.tokens}
+
+
+def tokens_from_json(data: dict[str, Any]) -> Tokens:
+    """The same :class:`Tokens` as the process that wrote ``data`` holds."""
+    keys = {alg: SigningKey.from_jwk(jwk) for alg, jwk in data["keys"].items()}
+    settings = TokenSettings(issuer=ISSUER, audience=AUDIENCE, access_ttl=6 * 3600)
+    keyring = KeyRing(keys.values(), active=keys["EdDSA"].kid)
+    return Tokens(keys, keyring, settings, dict(data["tokens"]))
 
 
 # -- sessions --------------------------------------------------------------------------

@@ -14,10 +14,12 @@ than an add), so this complements the CPU-time table, it does not replace it.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -26,9 +28,16 @@ from typing import Any
 
 from benchmarks.harness import Progress
 from benchmarks.load import build_request
-from benchmarks.server import Endpoint, Server
+from benchmarks.server import REPO_ROOT, Endpoint, Server
 
-__all__ = ["NOTE", "Counts", "callgrind_totals", "count_instructions", "unavailable"]
+__all__ = [
+    "NOTE",
+    "Counts",
+    "callgrind_totals",
+    "count_instructions",
+    "count_segments",
+    "unavailable",
+]
 
 NOTE = (
     "Instructions per request: the app under valgrind --tool=callgrind (1 worker, same "
@@ -175,3 +184,37 @@ def count_instructions(
         finally:
             server.stop()
     return Counts(per_request, requests)
+
+
+#: The function a process counted by :func:`count_segments` calls between segments.
+SEGMENT_MARK = "getppid"
+
+
+def count_segments(args: list[str], *, timeout: float = 900) -> list[int]:
+    """Instructions of each segment of a Python process run under callgrind.
+
+    The process (``python *args``, from the repository root) separates its segments by
+    calling ``os.getppid()``: callgrind dumps its counters on each call
+    (``--dump-before=getppid``), so the instructions between two calls are one
+    segment. Returns the segments between the first mark and the last, in order (before
+    the first mark is setup, after the last is teardown).
+    """
+    with tempfile.TemporaryDirectory(prefix="gatepass-bench-callgrind-") as scratch:
+        out = Path(scratch) / "cg.out"
+        command = [
+            "valgrind", "--tool=callgrind", f"--dump-before={SEGMENT_MARK}",
+            f"--callgrind-out-file={out}", sys.executable, *args,
+        ]  # fmt: skip
+        env = dict(os.environ)
+        path = [str(REPO_ROOT), *filter(None, [env.get("PYTHONPATH")])]
+        env["PYTHONPATH"] = os.pathsep.join(path)
+        done = subprocess.run(  # noqa: S603 - valgrind and our own interpreter
+            command, cwd=REPO_ROOT, env=env, capture_output=True, timeout=timeout, check=False
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"counted process failed: {done.stderr.decode()[-2000:]}")
+        dumps = sorted(
+            Path(scratch).glob("cg.out.*"), key=lambda path: int(path.suffix.lstrip("."))
+        )
+        totals = [callgrind_totals(path.read_text(errors="replace")) for path in dumps]
+    return totals[1:]  # dump 1 ends the setup; the final file (cg.out) is the teardown

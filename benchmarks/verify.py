@@ -21,10 +21,15 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -32,7 +37,16 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from benchmarks.fixtures import ALGS, AUDIENCE, ISSUER, Tokens, make_tokens
+from benchmarks import instructions
+from benchmarks.fixtures import (
+    ALGS,
+    AUDIENCE,
+    ISSUER,
+    Tokens,
+    make_tokens,
+    tokens_from_json,
+    tokens_to_json,
+)
 from benchmarks.harness import (
     AsyncRunner,
     Budget,
@@ -259,7 +273,8 @@ class _Alg:
     verifiers: dict[str, Verify]
 
 
-def _verifiers(fx: Tokens, alg: str, authenticator: Authenticator, runner: AsyncRunner) -> _Alg:
+def _core_verifiers(fx: Tokens, alg: str) -> dict[str, Verify]:
+    """prim, floor, gatepass raw, cold and cached for ``alg`` (no event loop needed)."""
     key = fx.keys[alg]
     jwk = key.private_jwk() if alg == "HS256" else key.public_jwk()
     token = fx.tokens[alg]
@@ -273,13 +288,6 @@ def _verifiers(fx: Tokens, alg: str, authenticator: Authenticator, runner: Async
     def raw(tok: str) -> object:
         return validator.validate(parse_json_object(verify_compact(tok, fx.keyring).payload))
 
-    credentials = [Credential("bearer", token)]
-
-    def authenticate(tok: str) -> object:
-        if tok != token:
-            return runner.run(authenticator.authenticate([Credential("bearer", tok)]))
-        return runner.run(authenticator.authenticate(credentials))
-
     def prim_only(tok: str) -> bool:
         if tok != token:
             h, b, s = tok.split(".")
@@ -288,12 +296,29 @@ def _verifiers(fx: Tokens, alg: str, authenticator: Authenticator, runner: Async
             return True
         return prim(signing_input, signature)
 
-    verifiers: dict[str, Verify | None] = {
+    cached.verify(token)  # fill the cache: every timed call is a hit
+    return {
         "prim": prim_only,
         "floor": floor_verifier(alg, key.kid, prim),
         "gatepass raw": raw,
         "gatepass cold": cold.verify,
         "gatepass cached": cached.verify,
+    }
+
+
+def _verifiers(fx: Tokens, alg: str, authenticator: Authenticator, runner: AsyncRunner) -> _Alg:
+    key = fx.keys[alg]
+    jwk = key.private_jwk() if alg == "HS256" else key.public_jwk()
+    token = fx.tokens[alg]
+    credentials = [Credential("bearer", token)]
+
+    def authenticate(tok: str) -> object:
+        if tok != token:
+            return runner.run(authenticator.authenticate([Credential("bearer", tok)]))
+        return runner.run(authenticator.authenticate(credentials))
+
+    verifiers: dict[str, Verify | None] = {
+        **_core_verifiers(fx, alg),
         "gatepass authenticate": authenticate,
         "PyJWT": pyjwt_verifier(alg, jwk),
         "joserfc": joserfc_verifier(alg, jwk),
@@ -301,8 +326,53 @@ def _verifiers(fx: Tokens, alg: str, authenticator: Authenticator, runner: Async
     ready = {name: v for name, v in verifiers.items() if v is not None}
     for name, verify in ready.items():
         _sane(f"{name} {alg}", verify, token)
-    cached.verify(token)  # fill the cache: every timed call is a hit
     return _Alg(alg, ready)
+
+
+# -- instructions (callgrind) ----------------------------------------------------------
+
+#: The verifiers counted under callgrind: the cold-verify target's two, and for scale.
+COUNTED = ("prim", "floor", "gatepass raw", "gatepass cold")
+
+
+def _count_worker(path: str, n: int) -> None:
+    """Run under callgrind: one segment per (algorithm, verifier) of n verifies, in order.
+
+    The first segment is an empty loop of n (its instructions are subtracted). Each
+    verifier is warmed up first, so CPython's specialization is done before counting.
+    """
+    fx = tokens_from_json(json.loads(Path(path).read_text()))
+    plan = [_loop(lambda tok: None, "")]
+    for alg in ALGS:
+        verifiers = _core_verifiers(fx, alg)
+        plan += [_loop(verifiers[name], fx.tokens[alg]) for name in COUNTED]
+    for run_n in plan:
+        run_n(max(20, n // 4))
+    for run_n in plan:
+        os.getppid()  # a segment mark: callgrind dumps its counters here
+        run_n(n)
+    os.getppid()
+
+
+def _instructions(fx: Tokens, n: int) -> dict[str, float] | str:
+    """Instructions per verify of each COUNTED verifier ("alg|name"), or why there are none."""
+    reason = instructions.unavailable()
+    if reason is not None:
+        return reason
+    with tempfile.TemporaryDirectory(prefix="gatepass-bench-verify-") as scratch:
+        path = Path(scratch) / "tokens.json"
+        path.write_text(json.dumps(tokens_to_json(fx)))
+        try:
+            segments = instructions.count_segments(
+                ["-m", "benchmarks.verify", "--count", str(path), str(n)]
+            )
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            return f"callgrind run failed: {exc}"
+    labels = [f"{alg}|{name}" for alg in ALGS for name in COUNTED]
+    if len(segments) != 1 + len(labels):
+        return f"callgrind gave {len(segments)} segments, not {1 + len(labels)}"
+    empty = segments[0]
+    return {label: (total - empty) / n for label, total in zip(labels, segments[1:], strict=True)}
 
 
 def _cases(spec: _Alg, token: str, authenticator: Authenticator, runner: AsyncRunner) -> list[Case]:
@@ -343,12 +413,37 @@ def run(budget: Budget) -> Section:
     finally:
         runner.run(store.aclose())
         runner.close()
-    return _section(fx, timings)
+    counted = Progress("verify, callgrind", 1)
+    counts = _instructions(fx, budget.instr_requests)
+    counted.close()
+    return _section(fx, timings, counts, budget.instr_requests)
 
 
-def _section(fx: Tokens, timings: dict[str, Any]) -> Section:
+def _counts_table(counts: dict[str, float], n: int) -> Table:
+    rows = []
+    for name in COUNTED:
+        row = [name]
+        for alg in ALGS:
+            value, floor = counts[f"{alg}|{name}"], counts[f"{alg}|floor"]
+            row.append(f"{value / 1000:,.1f}k [{fmt_ratio(value / floor)}]")
+        rows.append(row)
+    return Table(
+        f"Instructions per verify, counted by callgrind ({n} verifies each, an empty loop "
+        "subtracted): thousands [ratio to floor]",
+        ["verifier", *ALGS],
+        rows,
+        note="Repeatable whatever else the machine runs, unlike the µs above; an "
+        "instruction is not a unit of time (the primitives' vector code does more per "
+        "instruction than the interpreter), so both are shown and both are targets.",
+    )
+
+
+def _section(
+    fx: Tokens, timings: dict[str, Any], counts: dict[str, float] | str, n: int
+) -> Section:
     med = {name: t.median_us for name, t in timings.items()}
     data: dict[str, Any] = {"timings": {k: t.as_dict() for k, t in timings.items()}}
+    data["instructions"] = counts
     data["token_chars"] = {alg: len(tok) for alg, tok in fx.tokens.items()}
     rows: list[list[str]] = []
     above: list[list[str]] = []
@@ -391,6 +486,16 @@ def _section(fx: Tokens, timings: dict[str, Any]) -> Section:
                     f"{fmt_us(cold)} µs vs {fmt_us(floor)} µs",
                 )
             )
+    tables = [table, cost]
+    for alg in ALGS:
+        label = f"cold verify {alg} vs floor, instructions (callgrind)"
+        if isinstance(counts, str):
+            targets.append(Target(label, 1.3, None, counts))
+            continue
+        cold, floor = counts[f"{alg}|gatepass cold"], counts[f"{alg}|floor"]
+        targets.append(Target(label, 1.3, cold / floor, f"{cold:,.0f} vs {floor:,.0f}"))
+    if not isinstance(counts, str):
+        tables.append(_counts_table(counts, n))
     notes = []
     for alg in ALGS:
         pyjwt, cold = med.get(f"{alg}|PyJWT"), med.get(f"{alg}|gatepass cold")
@@ -409,8 +514,12 @@ def _section(fx: Tokens, timings: dict[str, Any]) -> Section:
         key="verify",
         title="1. Access-token verification per algorithm",
         intro=__doc__.split("\n\n", 1)[1].strip() if __doc__ else "",
-        tables=[table, cost],
+        tables=tables,
         targets=targets,
         notes=notes,
         data=data,
     )
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--count"]:  # the counted process
+    _count_worker(sys.argv[2], int(sys.argv[3]))
