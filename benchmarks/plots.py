@@ -115,14 +115,15 @@ def _http(plt: Any, data: dict[str, Any]) -> str:
 
 def _storm(plt: Any, data: dict[str, Any]) -> str:
     summary = data["summary"]
-    conditions = ["idle", "storm", "storm, hasher on every core"]
+    conditions = [c for c in data.get("conditions", ["idle", "storm"]) if f"{c}|c32" in summary]
     loads = ["c32", "c4"]
     _, ax = plt.subplots(figsize=_SIZE)
-    width = 0.25
+    width = 0.8 / len(conditions)
     for k, condition in enumerate(conditions):
         values = [summary[f"{condition}|{load}"]["p99_ms"] for load in loads]
         ax.bar([i + k * width for i in range(len(loads))], values, width, label=condition)
-    ax.set_xticks([i + width for i in range(len(loads))], [f"wrk -{x}" for x in loads])
+    middle = width * (len(conditions) - 1) / 2
+    ax.set_xticks([i + middle for i in range(len(loads))], [f"wrk -{x}" for x in loads])
     ax.set_ylabel("protected request p99, ms")
     ax.legend(fontsize=7)
     ax.set_title("Login storm: protected-request p99")

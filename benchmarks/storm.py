@@ -8,8 +8,11 @@ conditions, interleaved in each round: idle (no logins), storm with the default 
 (at most cores - 1 hashes at once, so that a core is left to the event loop) and storm
 with a hasher allowed every core (``PasswordSettings(max_concurrency=cores)``,
 ``POST /login-all-cores``), to show what that default buys.
-Each condition runs under the HTTP section's load (wrk -t2 -c32, latency mostly queueing)
-and under a light load (wrk -t1 -c4, latency mostly service time).
+A control condition has no logins but another process spinning on one core for the
+whole measurement: what any CPU-bound neighbour (here, the argon2 thread's share of the
+machine) does to the protected requests, with gatepass out of the picture. Each
+condition runs under the HTTP section's load (wrk -t2 -c32, latency mostly queueing) and
+under a light load (wrk -t1 -c4, latency mostly service time).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import sys
 import tempfile
 import urllib.parse
 from dataclasses import dataclass
@@ -31,10 +35,16 @@ from benchmarks.server import Endpoint, Run, Server, load_run
 
 __all__ = ["CONDITIONS", "LOADS", "run"]
 
-CONDITIONS = ("idle", "storm", "storm, hasher on every core")
+CONTROL = "control: one core busy (a spinning process, no logins)"
+CONDITIONS = ("idle", "storm", "storm, hasher on every core", CONTROL)
 #: (label, wrk threads, connections)
 LOADS = (("c32", 2, 32), ("c4", 1, 4))
 _PATHS = {"storm": "/login", "storm, hasher on every core": "/login-all-cores"}
+#: The control's neighbour: one core busy until killed (or argv[1] seconds at most).
+_SPIN = (
+    "import sys, time\nend = time.monotonic() + float(sys.argv[1])\n"
+    "while time.monotonic() < end: pass"
+)
 
 
 @dataclass
@@ -55,6 +65,11 @@ async def _measure(
 ) -> Measurement:
     stop = asyncio.Event()
     storm: asyncio.Task[LoadResult] | None = None
+    spinner: asyncio.subprocess.Process | None = None
+    if condition == CONTROL:
+        seconds = budget.storm_seconds + 30  # outlives the run; stopped right after it
+        spinner = await asyncio.create_subprocess_exec(sys.executable, "-c", _SPIN, str(seconds))
+        await asyncio.sleep(0.5)  # the same settling time as a storm gets
     if condition in _PATHS:
         body = urllib.parse.urlencode(STORM_USER).encode()
         request = build_request(
@@ -85,6 +100,9 @@ async def _measure(
         )
     finally:
         stop.set()
+        if spinner is not None:
+            spinner.kill()
+            await spinner.wait()
     logins = await storm if storm is not None else None
     return Measurement(run, logins)
 
@@ -187,6 +205,15 @@ def _section(budget: Budget, results: dict[tuple[str, str], list[Measurement]]) 
         "Server CPU µs/req during a storm includes the argon2 hashing of the logins (the "
         "process's CPU is divided by the protected requests only).",
     ]
+    for load, _, _ in LOADS:
+        storm_p99 = summary[f"storm|{load}"]["p99_ms"]
+        control_p99 = summary[f"{CONTROL}|{load}"]["p99_ms"]
+        notes.append(
+            f"wrk -{load}: storm p99 {storm_p99:.2f} ms vs the control's {control_p99:.2f} ms "
+            f"(one core spinning, no logins): {fmt_ratio(storm_p99 / control_p99)}. The "
+            "control shows what a busy core alone does to the protected requests on this "
+            "machine; the ratio is what the storm adds beyond that."
+        )
     return Section(
         key="storm",
         title="4. Login storm",
@@ -194,5 +221,5 @@ def _section(budget: Budget, results: dict[tuple[str, str], list[Measurement]]) 
         tables=[table],
         targets=targets,
         notes=notes,
-        data={"summary": summary},
+        data={"summary": summary, "conditions": list(CONDITIONS)},
     )
