@@ -1,10 +1,13 @@
-"""AuthMiddleware: pure ASGI; puts a lazy :class:`RequestAuth` in the scope.
+"""AuthMiddleware: pure ASGI; marks the scope, and the request's auth is made on first use.
 
-The middleware only reads headers and cookies (size-capped) and attaches
-``scope["gatepass.auth"]``. Authentication runs the first time a route asks for the
-principal, so open routes pay nothing and a stale cookie never blocks a login.
-Cookie credentials on unsafe methods must pass the CSRF rule (token bound to the
-login, Origin on the allow-list); Bearer credentials are exempt.
+The middleware only marks the scope (``scope["gatepass.auth"]``); nothing is parsed
+and no object is made for a route that never asks. :func:`get_request_auth` makes the
+request's :class:`RequestAuth` the first time a route asks for it, and
+:func:`cached_require`, which the integrations try first, answers a cache hit without
+making one. Authentication runs the first time a route asks for the principal, so open
+routes pay nothing and a stale cookie never blocks a login. Cookie credentials on unsafe
+methods must pass the CSRF rule (token bound to the login, Origin on the allow-list);
+Bearer credentials are exempt.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ __all__ = [
     "AuthMiddleware",
     "RequestAuth",
     "attach_request_auth",
+    "cached_require",
     "get_request_auth",
 ]
 
@@ -36,7 +40,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-#: Where the middleware puts the request's :class:`RequestAuth`.
+#: Where the request's :class:`RequestAuth` lives (the middleware, until one is made):
+#: read it with :func:`get_request_auth`.
 SCOPE_KEY = "gatepass.auth"
 #: Where AuthMiddleware looks for the Authenticator in the lifespan state.
 STATE_KEY = "gatepass"
@@ -49,8 +54,50 @@ CSRF_HEADER = "x-csrf-token"
 _DEFAULT_TRANSPORT = CookieTransport()
 
 
-def _encode_latin1(value: str | None) -> bytes | None:
-    return None if value is None else value.encode("latin-1")
+def _cached_principal(
+    authenticator: Authenticator, transport: CookieTransport, raw: Iterable[tuple[bytes, bytes]]
+) -> Principal | None:
+    """What process memory alone says of a request's credentials, else None.
+
+    The per-request fast path, on the raw ASGI headers: a Bearer header of the usual
+    form whose token is a verified-token cache hit, or cookies that
+    :meth:`Authenticator.cached_principal` answers from its caches. The header values are
+    found as :attr:`RequestAuth.headers` finds them (the first ``Authorization``; the
+    ``Cookie`` headers joined with ``"; "``).
+    """
+    authorization: bytes | None = None
+    cookie: bytes | None = None
+    for name, value in raw:
+        if name == b"authorization":
+            if authorization is None:
+                authorization = value
+        elif name == b"cookie":
+            cookie = value if cookie is None else cookie + b"; " + value
+    if authorization is not None:  # a Bearer header wins over any cookie
+        if len(authorization) <= transport.max_value_bytes:
+            token = exact_bearer_token(authorization)
+            if token is not None:
+                return authenticator.cached_principal(token, None, None)
+        return None
+    if cookie:
+        session, access = transport.login_cookies(cookie.decode("latin-1"))
+        return authenticator.cached_principal(None, access, session)
+    return None
+
+
+def _permitted(principal: Principal | None, method: str, scopes: Iterable[str]) -> Principal | None:
+    """``principal`` if :meth:`RequestAuth.require` returns it with no check left to do.
+
+    That is: no CSRF check is due (a Bearer credential, or a safe method) and every
+    scope is granted. None otherwise, or for None.
+    """
+    if principal is None:
+        return None
+    if principal.source == "cookie" and method not in _SAFE_METHODS:
+        return None
+    if scopes and not principal.has_scopes(frozenset(scopes)):
+        return None
+    return principal
 
 
 class RequestAuth:
@@ -146,33 +193,15 @@ class RequestAuth:
 
         Synchronous, the per-request fast path: a Bearer header of the usual form
         whose token is a verified-token cache hit, or cookies that
-        :meth:`Authenticator.cached_principal` answers from its caches. None means
-        "await :meth:`principal`", which gives the precise answer or error.
+        :meth:`Authenticator.cached_principal` answers from its caches (read from the
+        raw headers; a RequestAuth made from a ``headers`` mapping only takes the slow
+        path). None means "await :meth:`principal`", which gives the precise answer or
+        error.
         """
         principal = self._principal
         if principal is not None or self._credentials is not None or self._error is not None:
             return principal
-        authorization: bytes | None = None
-        cookie: bytes | None = None
-        if self._headers is None:  # the raw values, as the headers property joins them
-            for name, value in self._raw:
-                if name == b"authorization":
-                    if authorization is None:
-                        authorization = value
-                elif name == b"cookie":
-                    cookie = value if cookie is None else cookie + b"; " + value
-        else:
-            headers = self._headers
-            authorization = _encode_latin1(headers.get("authorization"))
-            cookie = _encode_latin1(headers.get("cookie"))
-        if authorization is not None:  # a Bearer header wins over any cookie
-            if len(authorization) <= self._transport.max_value_bytes:
-                token = exact_bearer_token(authorization)
-                if token is not None:
-                    principal = self.authenticator.cached_principal(token, None, None)
-        elif cookie:
-            session, access = self._transport.login_cookies(cookie.decode("latin-1"))
-            principal = self.authenticator.cached_principal(None, access, session)
+        principal = _cached_principal(self.authenticator, self._transport, self._raw)
         self._principal = principal
         return principal
 
@@ -205,17 +234,9 @@ class RequestAuth:
 
         The principal of :meth:`cached_principal` when no CSRF check is due (a Bearer
         credential or a safe method) and it has the scopes; None means "await
-        :meth:`require`", which gives the answer or the precise error. The integrations
-        try it first, so a cache hit costs no coroutine of :meth:`require`.
+        :meth:`require`", which gives the answer or the precise error.
         """
-        principal = self.cached_principal()
-        if principal is None:
-            return None
-        if principal.source == "cookie" and self.method not in _SAFE_METHODS:
-            return None
-        if scopes and not principal.has_scopes(frozenset(scopes)):
-            return None
-        return principal
+        return _permitted(self.cached_principal(), self.method, scopes)
 
     async def require(
         self, scopes: Iterable[str] = (), *, csrf_token: str | None = None
@@ -239,11 +260,36 @@ class RequestAuth:
 
 
 def get_request_auth(scope: Scope) -> RequestAuth:
-    """The :class:`RequestAuth` the middleware attached; ConfigurationError-free lookup."""
+    """The request's :class:`RequestAuth`, made on first use (the same one afterwards).
+
+    Raises:
+        RuntimeError: no AuthMiddleware (nor the auth server) handled this scope.
+    """
     auth = scope.get(SCOPE_KEY)
-    if not isinstance(auth, RequestAuth):
-        raise RuntimeError("gatepass AuthMiddleware is not installed on this app")
-    return auth
+    if isinstance(auth, RequestAuth):
+        return auth
+    if isinstance(auth, AuthMiddleware):
+        made = scope[SCOPE_KEY] = auth.request_auth(scope)
+        return made
+    raise RuntimeError("gatepass AuthMiddleware is not installed on this app")
+
+
+def cached_require(scope: Scope, scopes: Iterable[str] = ()) -> Principal | None:
+    """What ``await get_request_auth(scope).require(scopes)`` would return, if memory can say.
+
+    The per-request fast path the integrations try first: a cache hit that needs no
+    CSRF check and has the scopes. Before anything asked for the request's RequestAuth
+    it answers from the middleware's caches without making one. None means "await
+    :meth:`RequestAuth.require`", which gives the answer or the precise error.
+    """
+    auth = scope.get(SCOPE_KEY)
+    if isinstance(auth, AuthMiddleware):
+        authenticator = auth.authenticator or auth._from_lifespan(scope)
+        principal = _cached_principal(authenticator, auth.transport, scope.get("headers", ()))
+        return _permitted(principal, scope.get("method", "GET"), scopes)
+    if isinstance(auth, RequestAuth):
+        return auth.cached_require(scopes)
+    return None
 
 
 def attach_request_auth(
@@ -253,7 +299,6 @@ def attach_request_auth(
     csrf: CSRFPolicy,
 ) -> RequestAuth:
     """Put a lazy RequestAuth for this HTTP scope in it (nothing is parsed yet)."""
-    # Positional: a keyword call costs more than the rest of this function (every request).
     auth = RequestAuth(
         authenticator, csrf, scope.get("method", "GET"), None, None, None,
         scope.get("headers", ()), transport,
@@ -291,16 +336,24 @@ class AuthMiddleware:
         self.csrf = CSRFPolicy(allowed_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):  # attach_request_auth, inlined
-            scope[SCOPE_KEY] = RequestAuth(
-                self.authenticator or self._from_lifespan(scope), self.csrf,
-                scope.get("method", "GET"), None, None, None, scope.get("headers", ()),
-                self.transport,
-            )  # fmt: skip
+        if scope["type"] in ("http", "websocket"):
+            if self.authenticator is None:
+                self._from_lifespan(scope)  # a misconfigured app fails on every request
+            scope[SCOPE_KEY] = self  # get_request_auth makes the RequestAuth when asked
         await self.app(scope, receive, send)
+
+    def request_auth(self, scope: Scope) -> RequestAuth:
+        """A new :class:`RequestAuth` for this scope (nothing is parsed yet)."""
+        # Positional: a keyword call costs more than the rest of this (every request).
+        return RequestAuth(
+            self.authenticator or self._from_lifespan(scope), self.csrf,
+            scope.get("method", "GET"), None, None, None, scope.get("headers", ()),
+            self.transport,
+        )  # fmt: skip
 
     @staticmethod
     def _from_lifespan(scope: Scope) -> Authenticator:
+        """The Authenticator the app's lifespan put in its state (``"gatepass"``)."""
         authenticator = scope.get("state", {}).get(STATE_KEY)
         if not isinstance(authenticator, Authenticator):
             raise RuntimeError(

@@ -28,7 +28,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
-from gatepass.asgi.middleware import AuthMiddleware, get_request_auth
+from gatepass.asgi.middleware import AuthMiddleware, cached_require, get_request_auth
 from gatepass.authenticator import Authenticator
 from gatepass.config import CookieSettings
 from gatepass.errors import GatepassError
@@ -78,8 +78,9 @@ def current_principal(scopes: Iterable[str] = ()) -> Callable[..., Awaitable[Pri
         _bearer_doc: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         _cookie_doc: Annotated[str | None, Depends(_session_cookie)],
     ) -> Principal:
-        auth = get_request_auth(request.scope)
-        return auth.cached_require(required) or await auth.require(required)
+        return cached_require(request.scope, required) or await get_request_auth(
+            request.scope
+        ).require(required)
 
     return dependency
 

@@ -11,7 +11,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from gatepass.asgi.errors import error_body, error_headers, error_status
-from gatepass.asgi.middleware import get_request_auth
+from gatepass.asgi.middleware import cached_require, get_request_auth
 from gatepass.errors import GatepassError, MethodNotAllowed, NotFound
 from gatepass.principal import Principal
 
@@ -30,12 +30,11 @@ async def require_principal(
     conn: HTTPConnection, scopes: Iterable[str] = (), *, csrf_token: str | None = None
 ) -> Principal:
     """The request's Principal after the CSRF rule and scope checks (raises otherwise)."""
-    auth = get_request_auth(conn.scope)
     if csrf_token is None:
-        principal = auth.cached_require(scopes)
+        principal = cached_require(conn.scope, scopes)
         if principal is not None:
             return principal
-    return await auth.require(scopes, csrf_token=csrf_token)
+    return await get_request_auth(conn.scope).require(scopes, csrf_token=csrf_token)
 
 
 def _response(exc: GatepassError, headers: dict[str, str] | None = None) -> Response:
