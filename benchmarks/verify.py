@@ -60,6 +60,7 @@ from benchmarks.harness import (
 from benchmarks.report import Section, Table, Target
 from gatepass.authenticator import Authenticator
 from gatepass.errors import GatepassError
+from gatepass.keys.algorithms import RSA_GENERATED_BITS
 from gatepass.stores.memory import MemoryStore
 from gatepass.tokens.access import AccessTokens
 from gatepass.tokens.claims import ClaimsValidator
@@ -471,7 +472,7 @@ def _section(
         rows,
         note="Token lengths (chars): "
         + ", ".join(f"{alg} {n}" for alg, n in data["token_chars"].items())
-        + ". RS256 keys are 2048-bit.",
+        + f". RS256 keys are {RSA_GENERATED_BITS}-bit (what gatepass generates).",
     )
     cost = Table("Cost above the raw primitive, µs/op (median minus prim's median)", headers, above)
     targets = []

@@ -40,7 +40,7 @@ _QDTEXT = re.compile(r"[\t\x20-\x7e]*")
 _ERRORS = frozenset({"invalid_request", "invalid_token", "insufficient_scope"})
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=4096)
 def exact_bearer_token(value: bytes) -> str | None:
     """The token of a raw ``Authorization`` value of the exact form ``Bearer <token68>``.
 
@@ -50,11 +50,11 @@ def exact_bearer_token(value: bytes) -> str | None:
     raises, and equal to ``parse_authorization(value.decode("latin-1"))`` whenever it
     returns a token. The caller checks the size cap first.
 
-    Memoized (a pure function, at most 256 values of at most the size cap): a client
-    sends the same header on every request while its token lives, so a repeat costs a
-    dict lookup instead of a decode and a scan of every byte, and the token returned is
-    the same string object each time (its hash, used by the verified-token cache, is
-    kept).
+    Memoized (a pure function; at most 4,096 values, one per active client, each within
+    the caller's size cap): a client sends the same header on every request while its
+    token lives, so a repeat costs a dict lookup instead of a decode and a scan of every
+    byte, and the token returned is the same string object each time (its hash, used by
+    the verified-token cache, is kept).
     """
     if not value.startswith(b"Bearer "):
         return None

@@ -43,8 +43,10 @@ _COOKIE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]+")
 _COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _SAME_SITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
 _EXPIRED = "Thu, 01 Jan 1970 00:00:00 GMT"
-#: How many Cookie headers :meth:`CookieTransport.login_cookies` remembers.
-_MEMO_SIZE = 256
+#: How many Cookie headers :meth:`CookieTransport.login_cookies` remembers (as many as the
+#: session id memo: one per active browser), and the longest it remembers.
+_MEMO_SIZE = 4096
+_MEMO_MAX_CHARS = 1024
 
 
 def parse_cookie_header(header: str | None, *, max_bytes: int = 8192) -> dict[str, str]:
@@ -223,11 +225,11 @@ class CookieTransport:
         Credentials (the per-request fast path): None for a cookie that is absent,
         empty or over the size cap.
 
-        Memoized (a pure function of the header; at most 256 headers of at most the size
-        cap): a repeat costs a dict lookup instead of a parse, and returns the same
-        strings, whose hashes the caches' lookups then reuse.
+        Memoized (a pure function of the header; at most 4,096 headers of at most 1,024
+        characters, a few MiB at worst): a repeat costs a dict lookup instead of a parse,
+        and returns the same strings, whose hashes the caches' lookups then reuse.
         """
-        if len(header) > self.max_value_bytes:
+        if len(header) > _MEMO_MAX_CHARS:
             return self._login_cookies(header)
         return self._login_cookies_memo(header)
 

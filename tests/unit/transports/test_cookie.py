@@ -10,6 +10,8 @@ from gatepass.config import CookieSettings
 from gatepass.errors import ConfigurationError
 from gatepass.transports.base import Credential
 from gatepass.transports.cookie import (
+    _MEMO_MAX_CHARS,
+    _MEMO_SIZE,
     MAX_COOKIE_BYTES,
     CookieTransport,
     clear_cookie,
@@ -354,13 +356,14 @@ def test_fuzz_login_cookies_agree_with_extract(pairs: list[tuple[str, str]], sep
 
 
 def test_login_cookies_memo_is_bounded() -> None:
-    """At most 256 headers are remembered, and none over the size cap."""
+    """At most _MEMO_SIZE headers are remembered, and none longer than _MEMO_MAX_CHARS."""
     transport = CookieTransport(CookieSettings(secure=False, max_value_bytes=64))
     memo = transport._login_cookies_memo
-    for i in range(1000):
+    for i in range(_MEMO_SIZE + 100):
         assert (f"s{i}", None) == transport.login_cookies(f"gp_session=s{i}")
-    assert 256 == memo.cache_info().currsize
+    assert _MEMO_SIZE == memo.cache_info().currsize
     memo.cache_clear()
-    long_header = "gp_session=s1; other=" + "x" * 60
+    long_header = "gp_session=s1; " + "; ".join(f"c{i}=v" for i in range(_MEMO_MAX_CHARS // 5))
+    assert len(long_header) > _MEMO_MAX_CHARS
     assert ("s1", None) == transport.login_cookies(long_header)
     assert 0 == memo.cache_info().currsize
