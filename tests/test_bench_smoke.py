@@ -146,20 +146,23 @@ def test_callgrind_totals_are_read_from_a_dump() -> None:
 
 @pytest.mark.timeout(300)
 def test_instruction_counts_attribute_each_endpoints_own_work() -> None:
-    """The app under callgrind: every endpoint gets a count, and the same route behind
-    gatepass's middleware executes more instructions per request than without it."""
+    """The app under callgrind: every endpoint gets a count, and a protected route (a JWT
+    cache hit, about 8 % more than an open request) executes more instructions per
+    request than the open one. (The middleware alone, about 1.5 %, is within the noise of
+    so few requests.)"""
     reason = unavailable_tools()
     if reason is not None:
         unavailable(reason)
-    config = base_config(make_tokens())
-    bearer = {"Authorization": "Bearer x"}
+    fx = make_tokens()
+    config = base_config(fx)
+    bearer = {"Authorization": f"Bearer {fx.tokens['EdDSA']}"}
     endpoints = [
         Endpoint("open (no auth)", "/open", [bearer], "baseline"),
-        Endpoint("gatepass middleware, open route", "/mw/open", [bearer], "gatepass"),
+        Endpoint("gatepass JWT EdDSA (cache hit)", "/mem/me", [bearer], "gatepass JWT"),
     ]
     # The warm-up outlasts CPython's specialization of the code (the first requests of a
     # route run more instructions than later ones).
-    counts = count_instructions(config, endpoints, requests=20, warmup=60)
-    assert 20 == counts.requests
+    counts = count_instructions(config, endpoints, requests=50, warmup=60)
+    assert 50 == counts.requests
     assert [e.name for e in endpoints] == list(counts.per_request)
     assert 0 < counts.per_request["open (no auth)"] < counts.per_request[endpoints[1].name]
