@@ -171,3 +171,26 @@ async def test_no_authenticator_anywhere_fails_every_request(path: str) -> None:
     async with _client(_app(None, seen)) as client:
         with pytest.raises(RuntimeError, match="needs an Authenticator"):
             await client.get(path)
+
+
+async def test_require_principal_reads_an_iterator_of_scopes_once(
+    authenticator: Authenticator,
+) -> None:
+    """The fast path and the slow one both read the scopes: an iterator must not run dry
+    before the second (that would skip the scope check)."""
+    bearer, _ = await _ready(authenticator)  # granted: "read" only
+    seen: Seen = {}
+
+    async def guarded(request: Request) -> Response:
+        wanted = request.query_params["scopes"].split()
+        principal = await require_principal(request, iter(wanted))
+        return JSONResponse({"user": principal.user_id})
+
+    app = _app(authenticator, seen)
+    app.router.routes.append(Route("/guarded", guarded))
+    headers = {"Authorization": f"Bearer {bearer}"}
+    async with _client(app) as client:
+        for _ in range(2):  # the slow path, then the fast one
+            assert 200 == (await client.get("/guarded?scopes=read", headers=headers)).status_code
+            response = await client.get("/guarded?scopes=write", headers=headers)
+            assert (403, "forbidden") == (response.status_code, response.json()["error"])

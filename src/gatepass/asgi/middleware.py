@@ -280,7 +280,8 @@ def cached_require(scope: Scope, scopes: Iterable[str] = ()) -> Principal | None
     The per-request fast path the integrations try first: a cache hit that needs no
     CSRF check and has the scopes. Before anything asked for the request's RequestAuth
     it answers from the middleware's caches without making one. None means "await
-    :meth:`RequestAuth.require`", which gives the answer or the precise error.
+    :meth:`RequestAuth.require`", which gives the answer or the precise error: pass
+    ``scopes`` as a collection, not an iterator, since both read it.
     """
     auth = scope.get(SCOPE_KEY)
     if isinstance(auth, AuthMiddleware):
@@ -299,12 +300,18 @@ def attach_request_auth(
     csrf: CSRFPolicy,
 ) -> RequestAuth:
     """Put a lazy RequestAuth for this HTTP scope in it (nothing is parsed yet)."""
-    auth = RequestAuth(
+    auth = scope[SCOPE_KEY] = _new_request_auth(scope, authenticator, transport, csrf)
+    return auth
+
+
+def _new_request_auth(
+    scope: Scope, authenticator: Authenticator, transport: CookieTransport, csrf: CSRFPolicy
+) -> RequestAuth:
+    # Positional: a keyword call costs more than the rest of this (once per request).
+    return RequestAuth(
         authenticator, csrf, scope.get("method", "GET"), None, None, None,
         scope.get("headers", ()), transport,
     )  # fmt: skip
-    scope[SCOPE_KEY] = auth
-    return auth
 
 
 class AuthMiddleware:
@@ -344,12 +351,8 @@ class AuthMiddleware:
 
     def request_auth(self, scope: Scope) -> RequestAuth:
         """A new :class:`RequestAuth` for this scope (nothing is parsed yet)."""
-        # Positional: a keyword call costs more than the rest of this (every request).
-        return RequestAuth(
-            self.authenticator or self._from_lifespan(scope), self.csrf,
-            scope.get("method", "GET"), None, None, None, scope.get("headers", ()),
-            self.transport,
-        )  # fmt: skip
+        authenticator = self.authenticator or self._from_lifespan(scope)
+        return _new_request_auth(scope, authenticator, self.transport, self.csrf)
 
     @staticmethod
     def _from_lifespan(scope: Scope) -> Authenticator:

@@ -30,11 +30,12 @@ async def require_principal(
     conn: HTTPConnection, scopes: Iterable[str] = (), *, csrf_token: str | None = None
 ) -> Principal:
     """The request's Principal after the CSRF rule and scope checks (raises otherwise)."""
+    required = tuple(scopes)  # read twice below: an iterator must not run dry
     if csrf_token is None:
-        principal = cached_require(conn.scope, scopes)
+        principal = cached_require(conn.scope, required)
         if principal is not None:
             return principal
-    return await get_request_auth(conn.scope).require(scopes, csrf_token=csrf_token)
+    return await get_request_auth(conn.scope).require(required, csrf_token=csrf_token)
 
 
 def _response(exc: GatepassError, headers: dict[str, str] | None = None) -> Response:
