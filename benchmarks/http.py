@@ -451,12 +451,11 @@ def _header_note(counts: Counts) -> list[str]:
     if control is None or rs256 is None:
         return []
     return [
-        f"RS256 tokens are the longest (a {RSA_GENERATED_BITS}-bit signature). The open "
-        "endpoint sent the RS256 header instead of the EdDSA one costs "
+        f"RS256 tokens are the longest (a {RSA_GENERATED_BITS}-bit signature). Sent to the "
+        "open endpoint instead of the EdDSA one, the RS256 header costs "
         f"{fmt_ratio(control / base)} the open request in instructions (uvicorn receiving and "
         f"parsing the longer header), so of the RS256 row's {fmt_ratio(rs256 / base)}, "
-        f"{(rs256 - control) / base:.1%} of an "
-        "open request is gatepass's own work."
+        f"{(rs256 - control) / base:.1%} of an open request is gatepass's own work."
     ]
 
 
