@@ -40,6 +40,7 @@ __all__ = [
     "make_tokens",
     "postgres_url",
     "redis_url",
+    "rotating_tokens",
     "session_id",
     "session_record",
     "session_rows",
@@ -84,6 +85,19 @@ def make_tokens() -> Tokens:
         issued = issuer.issue("user-0001-bench", "sid-bench-0001", scope=SCOPE)
         tokens[alg] = issued.token
     return Tokens(keys, keyring, settings, tokens)
+
+
+def rotating_tokens(fx: Tokens, alg: str, count: int) -> list[str]:
+    """``count`` access tokens signed with ``alg``'s key, ``fx.tokens[alg]`` first, each of
+    another user and login: what a server hears from that many clients (the HTTP
+    benchmark rotates over them as it rotates over session ids)."""
+    key = fx.keys[alg]
+    issuer = AccessTokens(KeyRing([key], active=key.kid), fx.settings)
+    more = [
+        issuer.issue(f"user-{i:04d}-bench", f"sid-bench-{i:04d}", scope=SCOPE).token
+        for i in range(1, count)
+    ]
+    return [fx.tokens[alg], *more]
 
 
 def tokens_to_json(fx: Tokens) -> dict[str, Any]:
