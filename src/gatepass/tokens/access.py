@@ -87,18 +87,12 @@ class VerifiedTokenCache:
     is *not* cached: the caller checks it on every hit. When full, the oldest entry goes.
     """
 
-    __slots__ = ("_clock", "_entries", "_keyring", "_leeway", "hits", "max_entries", "misses")
+    __slots__ = ("_clock", "_entries", "_leeway", "hits", "max_entries", "misses")
 
     def __init__(
-        self,
-        keyring: KeyRing,
-        *,
-        clock: Clock = time.time,
-        leeway: int = 0,
-        max_entries: int = 10_000,
+        self, *, clock: Clock = time.time, leeway: int = 0, max_entries: int = 10_000
     ) -> None:
         self.max_entries = max_entries
-        self._keyring = keyring
         self._clock = clock
         self._leeway = leeway
         self._entries: dict[str, CachedToken] = {}
@@ -109,16 +103,17 @@ class VerifiedTokenCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def entry(self, token: str) -> CachedToken | None:
-        """The cached entry if the token is cached, its key still trusted, and unexpired."""
-        entry = self.lookup(token)
+    def entry(self, token: str, keyring: KeyRing) -> CachedToken | None:
+        """The cached entry if the token is cached, its key still in ``keyring``, and
+        unexpired. The ring is the caller's current one (a JWKS refresh replaces it)."""
+        entry = self.lookup(token, keyring)
         if entry is None:
             self.misses += 1
         else:
             self.hits += 1
         return entry
 
-    def lookup(self, token: str) -> CachedToken | None:
+    def lookup(self, token: str, keyring: KeyRing) -> CachedToken | None:
         """:meth:`entry` without counting a hit or a miss.
 
         For the per-request fast path, which counts only the hits it serves: when it
@@ -127,7 +122,6 @@ class VerifiedTokenCache:
         entry = self._entries.get(token)
         if entry is None:
             return None
-        keyring = self._keyring
         if self._clock() >= entry.claims.exp + self._leeway or (
             entry.ring_seen != keyring.generation and not self._key_trusted(entry, keyring)
         ):
@@ -181,7 +175,7 @@ class AccessTokens:
         self.settings = settings or TokenSettings()
         self._clock = clock
         self.cache = VerifiedTokenCache(
-            keyring, clock=clock, leeway=self.settings.leeway, max_entries=cache_size
+            clock=clock, leeway=self.settings.leeway, max_entries=cache_size
         )
         self._validator = ClaimsValidator(
             issuer=self.settings.issuer,
@@ -236,7 +230,7 @@ class AccessTokens:
         A hit passed every check of :meth:`verify` when it was cached, and is still
         unexpired and signed by a key in the ring; revocation is the caller's to check.
         """
-        return self.cache.entry(token)
+        return self.cache.entry(token, self.keyring)
 
     def verify(self, token: str) -> ValidatedClaims:
         """Verify signature (algorithm pinned to the key by ``kid``), ``typ`` and claims.

@@ -49,8 +49,9 @@ class JWTStrategy:
         costs a few comparisons. Never raises and never awaits: None means "ask
         :meth:`authenticate`", which gives the precise answer or error.
         """
-        cache = self.access.cache
-        entry = cache.lookup(credential)
+        access = self.access
+        cache = access.cache
+        entry = cache.lookup(credential, access.keyring)
         if entry is None:
             return None
         feed = self._revoker.feed

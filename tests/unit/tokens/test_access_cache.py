@@ -59,6 +59,19 @@ def test_retired_key_stops_cached_tokens(tokens: AccessTokens, keyring: KeyRing)
         tokens.verify(token)
 
 
+async def test_a_replaced_keyring_is_honoured_by_the_cache(tokens: AccessTokens) -> None:
+    """An API service's TokenVerifier replaces the ring on each JWKS refresh: a cached
+    token whose key the new ring lacks is refused, by the counting and the fast lookup."""
+    token = tokens.issue("u1", "s1").token
+    tokens.verify(token)
+    assert tokens.cache.lookup(token, tokens.keyring) is not None
+    other = SigningKey.generate("EdDSA")
+    tokens.keyring = KeyRing([other], active=other.kid)  # as TokenVerifier.verify does
+    assert tokens.cache.lookup(token, tokens.keyring) is None
+    with pytest.raises(UnknownKey):
+        tokens.verify(token)
+
+
 def test_tampered_copy_is_not_a_hit(tokens: AccessTokens) -> None:
     """A token differing in one character misses the cache and fails verification."""
     token = tokens.issue("u1", "s1").token
