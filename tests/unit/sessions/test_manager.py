@@ -82,7 +82,7 @@ def test_the_id_memo_hashes_as_stored_and_is_bounded() -> None:
     """The per-request id memo gives hash_token of each id and keeps at most 4,096."""
     ids = [random_token(32) for _ in range(5000)]
     assert all(_id_hash(i) == hash_token(i) for i in ids + ids[-10:])
-    assert _id_hash.cache_info().currsize <= 4096
+    assert 4096 == _id_hash.cache_info().currsize
 
 
 async def test_unknown_well_formed_id_is_refused(manager: SessionManager) -> None:
