@@ -151,9 +151,10 @@ class SessionManager:
             SessionNotFound: malformed or unknown id (never created on demand).
             SessionExpired: idle or absolute timeout passed; the record is deleted.
         """
-        if not _SESSION_ID.fullmatch(session_id):
+        id_hash = _id_hash(session_id)
+        if id_hash is None:
             raise SessionNotFound("malformed session id")
-        return await self._load(hash_token(session_id))
+        return await self._load(id_hash)
 
     def cached_principal(self, session_id: str, source: CredentialSource) -> Principal | None:
         """The Principal of a local-cache hit that process memory alone vouches for.
@@ -287,10 +288,11 @@ class SessionManager:
 
     async def destroy(self, session_id: str) -> SessionRecord | None:
         """End the session with this secret id (logout); None if there was none."""
-        if not _SESSION_ID.fullmatch(session_id):
+        id_hash = _id_hash(session_id)
+        if id_hash is None:
             return None
-        self._cache.pop(hash_token(session_id), None)
-        record = await self._store.delete_session(hash_token(session_id))
+        self._cache.pop(id_hash, None)
+        record = await self._store.delete_session(id_hash)
         if record is not None:
             await self._revoke_sid(record)
         return record
