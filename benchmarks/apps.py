@@ -16,8 +16,10 @@ endpoint; each answers a short ``text/plain`` body:
   ``/mem/me`` also serves the JWT requests (Bearer, any algorithm, found by ``kid``);
 - ``/pyjwt/hs256``, ``/pyjwt/eddsa``: the PyJWT anchor (decode with full validation);
 - ``/star/me``: the starsessions anchor (``SessionMiddleware`` + autoload, Redis store);
-- ``POST /login``, ``POST /login-all-cores``: argon2id password check + session login,
-  with the default hasher (at most cores - 1 hashes at once) and one allowed every core.
+- ``POST /login``, ``POST /login-all-cores``, ``POST /login-normal-priority``: argon2id
+  password check + session login, with the default hasher (at most cores - 1 hashes at
+  once, in threads of the lowest CPU priority), one allowed every core, and one hashing
+  at normal priority in anyio's worker threads (``background_priority=False``).
 
 The lifespan fills the in-memory session store, registers the storm user, syncs every
 revocation feed and runs each Authenticator's background jobs (feed, key reload, batched
@@ -225,7 +227,14 @@ def create_app() -> Dispatch:
     every_core = _authenticator(
         memory, keyring, tokens, passwords=PasswordSettings(max_concurrency=os.cpu_count() or 1)
     )
-    routes += [_login_route("/login", auth_mem), _login_route("/login-all-cores", every_core)]
+    normal_priority = _authenticator(
+        memory, keyring, tokens, passwords=PasswordSettings(background_priority=False)
+    )
+    routes += [
+        _login_route("/login", auth_mem),
+        _login_route("/login-all-cores", every_core),
+        _login_route("/login-normal-priority", normal_priority),
+    ]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

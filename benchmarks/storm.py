@@ -3,16 +3,19 @@
 The server is :mod:`benchmarks.apps` with the in-memory store. Protected requests are
 ``GET /mem/me`` with an EdDSA Bearer token (a verified-token cache hit), driven by wrk.
 A storm is N concurrent clients sending ``POST /login`` (argon2id verify with the OWASP
-parameters, then a session login) back to back for the whole measurement. Three
-conditions, interleaved in each round: idle (no logins), storm with the default hasher
-(at most cores - 1 hashes at once, so that a core is left to the event loop) and storm
-with a hasher allowed every core (``PasswordSettings(max_concurrency=cores)``,
-``POST /login-all-cores``), to show what that default buys.
-A control condition has no logins but another process spinning on one core for the
-whole measurement: what any CPU-bound neighbour (here, the argon2 thread's share of the
-machine) does to the protected requests, with gatepass out of the picture. Each
-condition runs under the HTTP section's load (wrk -t2 -c32, latency mostly queueing) and
-under a light load (wrk -t1 -c4, latency mostly service time).
+parameters, then a session login) back to back for the whole measurement. Conditions,
+interleaved in each round: idle (no logins); storm with the default hasher (at most
+cores - 1 hashes at once, so that a core is left to the event loop, in threads of the
+lowest CPU priority, Linux ``SCHED_IDLE``, so that hashing takes only the CPU time that
+requests leave over); and, to show what each default buys, storm with a hasher allowed
+every core (``PasswordSettings(max_concurrency=cores)``, ``POST /login-all-cores``) and
+storm with a hasher at normal priority in anyio's worker threads
+(``PasswordSettings(background_priority=False)``, ``POST /login-normal-priority``).
+A control condition has no logins but another process spinning on one core, at normal
+priority, for the whole measurement: what any CPU-bound neighbour does to the protected
+requests, with gatepass out of the picture. Each condition runs under the HTTP
+section's load (wrk -t2 -c32, latency mostly queueing) and under a light load
+(wrk -t1 -c4, latency mostly service time).
 """
 
 from __future__ import annotations
@@ -36,10 +39,15 @@ from benchmarks.server import Endpoint, Run, Server, load_run
 __all__ = ["CONDITIONS", "LOADS", "run"]
 
 CONTROL = "control: one core busy (a spinning process, no logins)"
-CONDITIONS = ("idle", "storm", "storm, hasher on every core", CONTROL)
+NORMAL = "storm, hasher at normal priority"
+CONDITIONS = ("idle", "storm", "storm, hasher on every core", NORMAL, CONTROL)
 #: (label, wrk threads, connections)
 LOADS = (("c32", 2, 32), ("c4", 1, 4))
-_PATHS = {"storm": "/login", "storm, hasher on every core": "/login-all-cores"}
+_PATHS = {
+    "storm": "/login",
+    "storm, hasher on every core": "/login-all-cores",
+    NORMAL: "/login-normal-priority",
+}
 #: The control's neighbour: one core busy until killed (or argv[1] seconds at most).
 _SPIN = (
     "import sys, time\nend = time.monotonic() + float(sys.argv[1])\n"
@@ -198,8 +206,10 @@ def _section(budget: Budget, results: dict[tuple[str, str], list[Measurement]]) 
     ]
     notes = [
         f"The default hasher runs at most {max(1, cores - 1)} hashes at once (cores - 1); "
-        f"the other one {cores}. With {cores} cores, the argon2 threads, the event loop, "
-        "wrk and the storm clients all compete for the same cores.",
+        f"the one on every core {cores}. With {cores} cores, the argon2 threads, the event "
+        "loop, wrk and the storm clients all compete for the same cores; at the lowest "
+        "priority the hashing gets what the others leave, so logins/s shows what the "
+        "protected requests' p99 costs the logins.",
         "p99 x idle is the median over rounds of (p99 during the storm / idle p99 in the "
         "same round).",
         "Server CPU µs/req during a storm includes the argon2 hashing of the logins (the "

@@ -174,6 +174,9 @@ class PasswordSettings:
     max_length: int = 1024
     #: At most this many hashes run at once (worker threads); default: CPUs - 1 (>= 1).
     max_concurrency: int | None = None
+    #: Hash in threads of the lowest CPU priority (Linux ``SCHED_IDLE``), so that a
+    #: login storm takes only CPU time that requests leave over; elsewhere a no-op.
+    background_priority: bool = True
     #: Refuse passwords from the shipped common-password list.
     refuse_common: bool = True
     extra_forbidden: frozenset[str] = field(default_factory=frozenset)

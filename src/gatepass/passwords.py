@@ -1,10 +1,15 @@
-"""Password hashing (argon2id in worker threads) and the password policy.
+"""Password hashing (argon2id in background threads) and the password policy.
 
 Hashing is the one CPU- and memory-heavy step of a login, and an attacker can start
 as many logins as they like. So :class:`Argon2Hasher` runs every hash and verify in a
-worker thread (the event loop keeps serving requests) behind a capacity limiter of one
-fewer than the cores by default (a login storm queues instead of running more hashes at
-once, each holding ``memory_cost`` KiB, and leaves a core to the event loop).
+thread of its own (the event loop keeps serving requests) behind a capacity limiter of
+one fewer than the cores by default (a login storm queues instead of running more hashes
+at once, each holding ``memory_cost`` KiB, and leaves a core to the event loop). On Linux
+those threads run at the lowest CPU priority (``SCHED_IDLE``): a hash takes only the CPU
+time that requests and everything else on the machine leave over, so a login storm
+slows logins, not the requests of users already signed in. It still progresses on a
+saturated machine (the kernel gives such a thread a small share), only more slowly;
+``PasswordSettings(background_priority=False)`` hashes at normal priority instead.
 
 An unknown user is verified too: ``verify(None, password)`` checks the password
 against a hash of a random password made with the same parameters and returns
@@ -23,8 +28,11 @@ import functools
 import logging
 import os
 import secrets
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import anyio
 import anyio.to_thread
@@ -45,6 +53,50 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 _COMMON_LIST = "common-passwords.txt"
+
+_T = TypeVar("_T")
+
+
+def _lower_thread_priority() -> None:
+    """Make the calling thread yield the CPU to everything else (Linux: SCHED_IDLE).
+
+    Linux scheduling attributes are per thread, so this touches only the hashing
+    thread. Elsewhere it does nothing: ``nice`` there applies to the whole process.
+    """
+    idle = getattr(os, "SCHED_IDLE", None)
+    if idle is None or not hasattr(os, "sched_setscheduler"):
+        return
+    try:
+        os.sched_setscheduler(0, idle, os.sched_param(0))
+    except OSError:  # refused by a seccomp profile or the like: hash at normal priority
+        _log.debug("could not lower the hashing thread's CPU priority", exc_info=True)
+
+
+class _BackgroundThreads:
+    """Threads of their own for the hashing, made on first use, at the lowest priority.
+
+    A thread cannot raise its priority again without privilege, so the hashing cannot
+    run in anyio's shared worker threads (which also run store writes).
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+
+    def call(self, fn: Callable[..., _T], *args: object) -> _T:
+        """Run ``fn(*args)`` in one of the threads; blocks the caller until it is done."""
+        executor = self._executor
+        if executor is None:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(
+                        max_workers=self._size,
+                        thread_name_prefix="gatepass-argon2",
+                        initializer=_lower_thread_priority,
+                    )
+                executor = self._executor
+        return executor.submit(fn, *args).result()
 
 
 @runtime_checkable
@@ -78,9 +130,10 @@ class Argon2Hasher:
     """argon2id via argon2-cffi, off the event loop, at most N hashes at once.
 
     Args:
-        settings: argon2 parameters and ``max_concurrency`` (default: the number of
-            CPUs minus one, at least one). The defaults are OWASP's minimum: m=19456 KiB,
-            t=2, p=1.
+        settings: argon2 parameters, ``max_concurrency`` (default: the number of
+            CPUs minus one, at least one) and ``background_priority`` (default: hash
+            in threads of the lowest CPU priority, on Linux). The defaults are OWASP's
+            minimum: m=19456 KiB, t=2, p=1.
 
     A password longer than ``settings.max_length`` code points never reaches argon2:
     :meth:`verify` answers ``False`` at once (the policy never lets such a password
@@ -110,6 +163,7 @@ class Argon2Hasher:
         self._tokens = tokens
         # Created on first use, inside the event loop (anyio binds it to the backend).
         self._limiter: anyio.CapacityLimiter | None = None
+        self._background = _BackgroundThreads(tokens) if s.background_priority else None
         # A hash of a random password, for unknown users; made on first need.
         self._dummy_hash: str | None = None
 
@@ -123,10 +177,16 @@ class Argon2Hasher:
         """How many hashes may run at once."""
         return self._tokens
 
-    def _get_limiter(self) -> anyio.CapacityLimiter:
+    async def _run(self, fn: Callable[..., _T], *args: object) -> _T:
+        # The limiter queues hashes beyond max_concurrency in the event loop; the anyio
+        # worker thread that holds a token waits while a background thread hashes.
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(self._tokens)
-        return self._limiter
+        if self._background is None:
+            return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+        return await anyio.to_thread.run_sync(
+            self._background.call, fn, *args, limiter=self._limiter
+        )
 
     async def hash(self, password: str) -> str:
         """Hash ``password`` (argon2id, fresh random salt) into a PHC string.
@@ -138,8 +198,7 @@ class Argon2Hasher:
             ConfigurationError: argon2 could not run with these parameters (for
                 example, not enough memory).
         """
-        data = _encode(password)
-        return await anyio.to_thread.run_sync(self._hash_sync, data, limiter=self._get_limiter())
+        return await self._run(self._hash_sync, _encode(password))
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """Whether ``password`` matches ``password_hash``; ``False`` for ``None``.
@@ -152,12 +211,9 @@ class Argon2Hasher:
         if len(password) > self._settings.max_length:
             return False
         data = _encode(password)
-        limiter = self._get_limiter()
         if password_hash is None:
-            return await anyio.to_thread.run_sync(self._dummy_verify_sync, data, limiter=limiter)
-        return await anyio.to_thread.run_sync(
-            self._verify_sync, password_hash, data, limiter=limiter
-        )
+            return await self._run(self._dummy_verify_sync, data)
+        return await self._run(self._verify_sync, password_hash, data)
 
     def needs_rehash(self, password_hash: str) -> bool:
         """Whether the hash should be replaced (other type or parameters, or malformed).

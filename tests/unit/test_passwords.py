@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gatepass.config import PasswordSettings
-from gatepass.errors import ValidationError, WeakPassword
+from gatepass.errors import ConfigurationError, ValidationError, WeakPassword
 from gatepass.passwords import (
     Argon2Hasher,
     PasswordHasher,
@@ -223,6 +223,110 @@ async def test_event_loop_keeps_running_while_hashing() -> None:
     # Four sequential ~20 ms hashes: a blocked loop would tick about 4 times at most.
     assert elapsed > 0.02
     assert ticks >= 10, (ticks, elapsed)
+
+
+class PolicyRecordingHasher(Argon2Hasher):
+    """Records the scheduling policy and name of the thread each hash and verify ran in."""
+
+    def __init__(self, settings: PasswordSettings | None = None) -> None:
+        super().__init__(settings)
+        self.seen: list[tuple[int, str]] = []
+
+    def _record(self) -> None:
+        self.seen.append((os.sched_getscheduler(0), threading.current_thread().name))
+
+    def _hash_sync(self, password: bytes) -> str:
+        self._record()
+        return super()._hash_sync(password)
+
+    def _verify_sync(self, password_hash: str, password: bytes) -> bool:
+        self._record()
+        return super()._verify_sync(password_hash, password)
+
+
+linux_only = pytest.mark.skipif(
+    not hasattr(os, "SCHED_IDLE"), reason="thread scheduling policies are Linux's"
+)
+
+
+@linux_only
+@pytest.mark.anyio
+async def test_hashes_run_in_idle_priority_threads_of_their_own() -> None:
+    """Hash, verify and the unknown-user verify all run at SCHED_IDLE, in gatepass threads."""
+    hasher = PolicyRecordingHasher(FAST)
+    stored = await hasher.hash("correct horse battery")
+    assert await hasher.verify(stored, "correct horse battery")
+    assert not await hasher.verify(None, "correct horse battery")
+    # hash, verify, the dummy hash made on first need, the dummy verify
+    assert 4 == len(hasher.seen)
+    for policy, name in hasher.seen:
+        assert os.SCHED_IDLE == policy
+        assert name.startswith("gatepass-argon2")
+
+
+@linux_only
+@pytest.mark.anyio
+async def test_shared_worker_threads_keep_their_priority() -> None:
+    """The lowered threads are the hasher's own: anyio's pool (store writes) is untouched."""
+    hasher = Argon2Hasher(PasswordSettings(time_cost=1, memory_cost=1024, max_concurrency=4))
+
+    async def one(i: int) -> None:
+        await hasher.hash(f"password number {i}")
+
+    async with anyio.create_task_group() as tg:
+        for i in range(8):
+            tg.start_soon(one, i)
+    policies = set()
+    for _ in range(8):
+        policies.add(await anyio.to_thread.run_sync(os.sched_getscheduler, 0))
+    assert {os.SCHED_OTHER} == policies
+
+
+@linux_only
+@pytest.mark.anyio
+async def test_background_priority_can_be_turned_off() -> None:
+    """background_priority=False hashes in anyio's worker threads at normal priority."""
+    hasher = PolicyRecordingHasher(
+        PasswordSettings(time_cost=1, memory_cost=1024, background_priority=False)
+    )
+    stored = await hasher.hash("correct horse battery")
+    assert await hasher.verify(stored, "correct horse battery")
+    assert 2 == len(hasher.seen)
+    for policy, name in hasher.seen:
+        assert os.SCHED_OTHER == policy
+        assert not name.startswith("gatepass-argon2")
+
+
+@pytest.mark.anyio
+async def test_hashing_still_works_where_the_priority_cannot_be_lowered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A refused priority change (seccomp, another OS) leaves hashing working."""
+    calls = 0
+
+    def refuse(*args: object) -> None:
+        nonlocal calls
+        calls += 1
+        raise PermissionError("not allowed here")
+
+    monkeypatch.setattr(os, "sched_setscheduler", refuse, raising=False)
+    monkeypatch.setattr(os, "SCHED_IDLE", 5, raising=False)
+    monkeypatch.setattr(os, "sched_param", lambda priority: priority, raising=False)
+    hasher = Argon2Hasher(PasswordSettings(time_cost=1, memory_cost=1024, max_concurrency=1))
+    stored = await hasher.hash("correct horse battery")
+    assert await hasher.verify(stored, "correct horse battery")
+    assert 1 == calls  # one thread, tried once
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("background", [True, False])
+async def test_argon2_failure_is_a_configuration_error(background: bool) -> None:
+    """argon2 failing to allocate its memory surfaces as ConfigurationError from its thread."""
+    hasher = Argon2Hasher(
+        PasswordSettings(time_cost=1, memory_cost=2**32 - 1, background_priority=background)
+    )
+    with pytest.raises(ConfigurationError):
+        await hasher.hash("correct horse battery")
 
 
 # -- policy ------------------------------------------------------------------------------
