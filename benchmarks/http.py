@@ -10,7 +10,10 @@ is the portable number, since wrk and the server share the machine's cores (req/
 measures how much server CPU a request costs).
 Session requests rotate over a set of existing session ids, and JWT requests over as
 many tokens (each of another user and login), so that both columns serve many clients;
-after the warm-up every JWT request is a verified-token cache hit.
+after the warm-up every JWT request is a verified-token cache hit. Two control rows send
+one client's credential on every request (JWT EdDSA, session on memory): the difference
+from their rotating rows is what reading another client's cached state costs in CPU
+time, where the instruction counts barely differ.
 """
 
 from __future__ import annotations
@@ -142,6 +145,11 @@ async def _star_sessions(count: int) -> None:
 
 #: The open endpoint sent the (longer) RS256 Bearer header: what receiving it costs.
 RS256_CONTROL = "open, RS256 Bearer header sent (ignored)"
+#: The locality controls: one client's credential on every request instead of rotating.
+ONE_CLIENT = {
+    "gatepass JWT EdDSA (cache hit)": "gatepass JWT EdDSA (cache hit), one client",
+    "gatepass session, memory": "gatepass session, memory, one client",
+}
 
 
 def endpoints(fx: Tokens, config: dict[str, Any], budget: Budget) -> list[Endpoint]:
@@ -169,6 +177,12 @@ def endpoints(fx: Tokens, config: dict[str, Any], budget: Budget) -> list[Endpoi
     ]
     memory_ids = lookup_ids(config["memory_sessions"], rotate, config["memory_salt"])
     found.append(Endpoint("gatepass session, memory", "/mem/me", cookies(memory_ids), "session"))
+    found += [
+        Endpoint(ONE_CLIENT["gatepass JWT EdDSA (cache hit)"], "/mem/me", [bearer["EdDSA"]],
+                 "gatepass JWT"),
+        Endpoint(ONE_CLIENT["gatepass session, memory"], "/mem/me", cookies(memory_ids[:1]),
+                 "session"),
+    ]  # fmt: skip
     sqlite_ids = lookup_ids(config["sqlite_sessions"], rotate, SQLITE_SALT)
     found += [
         Endpoint("gatepass session, SQLite", "/sqlite/me", cookies(sqlite_ids), "session"),
@@ -414,6 +428,7 @@ def _section(
         targets += _instructions_targets(counts, wanted)
         notes.append(instructions.NOTE)
         notes += _header_note(counts)
+    notes += _locality_notes(summary, counts)
     return Section(
         key="http",
         title="3. HTTP through uvicorn",
@@ -465,6 +480,32 @@ def _header_note(counts: Counts) -> list[str]:
         f"parsing the longer header), so of the RS256 row's {fmt_ratio(rs256 / base)}, "
         f"{(rs256 - control) / base:.1%} of an open request is gatepass's own work."
     ]
+
+
+def _locality_notes(summary: dict[str, dict[str, float]], counts: Counts | str) -> list[str]:
+    """What rotating over many clients costs beyond the instructions (the one-client rows)."""
+    notes = []
+    for name, single in ONE_CLIENT.items():
+        if name not in summary or single not in summary:
+            continue
+        text = (
+            f"{name.removeprefix('gatepass ')}: CPU x open {fmt_ratio(summary[name]['cpu_ratio'])} "
+            f"rotating over the clients, {fmt_ratio(summary[single]['cpu_ratio'])} with one "
+            "client on every request"
+        )
+        if not isinstance(counts, str) and name in counts.per_request:
+            base = counts.per_request["open (no auth)"]
+            text += (
+                f"; in instructions {fmt_ratio(counts.per_request[name] / base)} and "
+                f"{fmt_ratio(counts.per_request.get(single, float('nan')) / base)}"
+            )
+        notes.append(
+            text + ". The same instructions cost more CPU time when each request reads "
+            "another client's cached state (token or session entry, memo entries, "
+            "Principal), which the caches of the CPU no longer hold; the open endpoint, "
+            "whose requests carry no state, is the baseline either way."
+        )
+    return notes
 
 
 def _instructions_targets(counts: Counts, wanted: list[str]) -> list[Target]:
