@@ -16,7 +16,6 @@ part of an HTTP field value).
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Literal, TypeAlias
 
@@ -40,7 +39,12 @@ _QDTEXT = re.compile(r"[\t\x20-\x7e]*")
 _ERRORS = frozenset({"invalid_request", "invalid_token", "insufficient_scope"})
 
 
-@functools.lru_cache(maxsize=4096)
+#: exact_bearer_token's memo: a header's last _KEY_BYTES bytes -> (the header, its token).
+_EXACT: dict[bytes, tuple[bytes, str]] = {}
+_EXACT_SIZE = 4096
+_KEY_BYTES = 16
+
+
 def exact_bearer_token(value: bytes) -> str | None:
     """The token of a raw ``Authorization`` value of the exact form ``Bearer <token68>``.
 
@@ -50,19 +54,31 @@ def exact_bearer_token(value: bytes) -> str | None:
     raises, and equal to ``parse_authorization(value.decode("latin-1"))`` whenever it
     returns a token. The caller checks the size cap first.
 
-    Memoized (a pure function; at most 4,096 values, one per active client, each within
-    the caller's size cap): a client sends the same header on every request while its
-    token lives, so a repeat costs a dict lookup instead of a decode and a scan of every
-    byte, and the token returned is the same string object each time (its hash, used by
-    the verified-token cache, is kept).
+    Memoized (a pure function; at most 4,096 headers, one per active client, each within
+    the caller's size cap; emptied when full): a client sends the same header on every
+    request while its token lives, so a repeat costs a dict lookup and a comparison
+    with the remembered header instead of a decode and a scan of every byte, and the
+    token returned is the same string object each time (its hash, used by the
+    verified-token cache, is kept). The memo is keyed by the header's last 16 bytes (of
+    a JWS, 96 bits of its signature): hashing them costs a fraction of hashing a whole
+    header, which ASGI gives as a new object on every request, so a lookup by the whole
+    header would hash it in full every time. The full header must still be equal: a
+    header that ends like a remembered one is just a miss.
     """
+    found = _EXACT.get(value[-_KEY_BYTES:])
+    if found is not None and found[0] == value:
+        return found[1]
     if not value.startswith(b"Bearer "):
         return None
-    token = value[7:]
-    unpadded = token.rstrip(b"=")  # token68: one or more characters, then "=" padding only
-    if unpadded and not unpadded.translate(None, _TOKEN68_CHARS):
-        return token.decode("ascii")
-    return None
+    raw = value[7:]
+    unpadded = raw.rstrip(b"=")  # token68: one or more characters, then "=" padding only
+    if not unpadded or unpadded.translate(None, _TOKEN68_CHARS):
+        return None
+    token = raw.decode("ascii")
+    if len(_EXACT) >= _EXACT_SIZE:
+        _EXACT.clear()
+    _EXACT[value[-_KEY_BYTES:]] = (value, token)
+    return token
 
 
 def parse_authorization(value: str | None, *, max_bytes: int = 8192) -> str | None:

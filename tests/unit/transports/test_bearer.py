@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 
 from gatepass.errors import ConfigurationError, GatepassError, MalformedToken, TokenTooLarge
 from gatepass.transports import bearer
-from gatepass.transports.bearer import challenge, exact_bearer_token, parse_authorization
+from gatepass.transports.bearer import (
+    _EXACT,
+    _EXACT_SIZE,
+    challenge,
+    exact_bearer_token,
+    parse_authorization,
+)
 
 TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
@@ -230,3 +236,27 @@ def test_fuzz_exact_bearer_token_agrees_with_the_parser(text: str, prefix: str) 
     token = exact_bearer_token(raw)
     if token is not None:
         assert token == parse_authorization(raw.decode("latin-1"))
+
+
+def test_exact_bearer_token_memo_compares_the_whole_header() -> None:
+    """A repeat (a new bytes object, as ASGI gives) returns the same string; a header that
+    only ends like a remembered one gets its own token; malformed ones are not kept."""
+    _EXACT.clear()
+    first = exact_bearer_token(b"Bearer aaaa.bbbb.0123456789abcdef")
+    assert first is exact_bearer_token(bytes(bytearray(b"Bearer aaaa.bbbb.0123456789abcdef")))
+    assert "cccc.dddd.0123456789abcdef" == exact_bearer_token(b"Bearer cccc.dddd.0123456789abcdef")
+    assert "aaaa.bbbb.0123456789abcdef" == exact_bearer_token(b"Bearer aaaa.bbbb.0123456789abcdef")
+    assert exact_bearer_token(b"Bearer a a0123456789abcdef") is None
+    assert exact_bearer_token(b"Basic aaaa.bbbb.0123456789abcdef") is None
+    assert all(value.startswith(b"Bearer ") for value, _ in _EXACT.values())
+
+
+def test_exact_bearer_token_memo_is_bounded() -> None:
+    """At most 4,096 headers are kept; when full the memo is emptied, then refilled."""
+    _EXACT.clear()
+    for i in range(_EXACT_SIZE):
+        assert f"token-{i:06d}" == exact_bearer_token(f"Bearer token-{i:06d}".encode())
+    assert _EXACT_SIZE == len(_EXACT)
+    assert "one-more" == exact_bearer_token(b"Bearer one-more")
+    assert 1 == len(_EXACT)
+    assert "token-000001" == exact_bearer_token(b"Bearer token-000001")
