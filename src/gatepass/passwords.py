@@ -7,9 +7,9 @@ one fewer than the cores by default (a login storm queues instead of running mor
 at once, each holding ``memory_cost`` KiB, and leaves a core to the event loop). On Linux
 those threads run at the lowest CPU priority (``SCHED_IDLE``): a hash takes only the CPU
 time that requests and everything else on the machine leave over, so a login storm
-slows logins, not the requests of users already signed in. It still progresses on a
-saturated machine (the kernel gives such a thread a small share), only more slowly;
-``PasswordSettings(background_priority=False)`` hashes at normal priority instead.
+slows logins far more than the requests of users already signed in. It still progresses
+on a saturated machine (the kernel gives such a thread a small share), only more
+slowly; ``PasswordSettings(background_priority=False)`` hashes at normal priority.
 
 An unknown user is verified too: ``verify(None, password)`` checks the password
 against a hash of a random password made with the same parameters and returns
