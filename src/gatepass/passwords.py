@@ -28,7 +28,6 @@ import functools
 import logging
 import os
 import secrets
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -72,31 +71,9 @@ def _lower_thread_priority() -> None:
         _log.debug("could not lower the hashing thread's CPU priority", exc_info=True)
 
 
-class _BackgroundThreads:
-    """Threads of their own for the hashing, made on first use, at the lowest priority.
-
-    A thread cannot raise its priority again without privilege, so the hashing cannot
-    run in anyio's shared worker threads (which also run store writes).
-    """
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._lock = threading.Lock()
-        self._executor: ThreadPoolExecutor | None = None
-
-    def call(self, fn: Callable[..., _T], *args: object) -> _T:
-        """Run ``fn(*args)`` in one of the threads; blocks the caller until it is done."""
-        executor = self._executor
-        if executor is None:
-            with self._lock:
-                if self._executor is None:
-                    self._executor = ThreadPoolExecutor(
-                        max_workers=self._size,
-                        thread_name_prefix="gatepass-argon2",
-                        initializer=_lower_thread_priority,
-                    )
-                executor = self._executor
-        return executor.submit(fn, *args).result()
+def _call_in(executor: ThreadPoolExecutor, fn: Callable[..., _T], *args: object) -> _T:
+    """Run ``fn(*args)`` in one of ``executor``'s threads; block until it is done."""
+    return executor.submit(fn, *args).result()
 
 
 @runtime_checkable
@@ -163,7 +140,18 @@ class Argon2Hasher:
         self._tokens = tokens
         # Created on first use, inside the event loop (anyio binds it to the backend).
         self._limiter: anyio.CapacityLimiter | None = None
-        self._background = _BackgroundThreads(tokens) if s.background_priority else None
+        # Threads of their own (made on first use, lowered by the initializer): a thread
+        # cannot raise its priority again without privilege, so hashing cannot run in
+        # anyio's shared worker threads, which also run store writes.
+        self._background = (
+            ThreadPoolExecutor(
+                max_workers=tokens,
+                thread_name_prefix="gatepass-argon2",
+                initializer=_lower_thread_priority,
+            )
+            if s.background_priority
+            else None
+        )
         # A hash of a random password, for unknown users; made on first need.
         self._dummy_hash: str | None = None
 
@@ -185,7 +173,7 @@ class Argon2Hasher:
         if self._background is None:
             return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
         return await anyio.to_thread.run_sync(
-            self._background.call, fn, *args, limiter=self._limiter
+            _call_in, self._background, fn, *args, limiter=self._limiter
         )
 
     async def hash(self, password: str) -> str:
