@@ -65,7 +65,8 @@ def exact_bearer_token(value: bytes) -> str | None:
     header would hash it in full every time. The full header must still be equal: a
     header that ends like a remembered one is just a miss.
     """
-    found = _EXACT.get(value[-_KEY_BYTES:])
+    key = value[-_KEY_BYTES:]
+    found = _EXACT.get(key)
     if found is not None and found[0] == value:
         return found[1]
     if not value.startswith(b"Bearer "):
@@ -77,7 +78,7 @@ def exact_bearer_token(value: bytes) -> str | None:
     token = raw.decode("ascii")
     if len(_EXACT) >= _EXACT_SIZE:
         _EXACT.clear()
-    _EXACT[value[-_KEY_BYTES:]] = (value, token)
+    _EXACT[key] = (value, token)
     return token
 
 
