@@ -54,11 +54,14 @@ class CachedToken:
     token gets the same object instead of a new one.
     """
 
-    __slots__ = ("bearer", "claims", "cookie", "key", "ring_seen", "unrevoked_at")
+    __slots__ = ("bearer", "claims", "cookie", "deadline", "key", "ring_seen", "unrevoked_at")
 
-    def __init__(self, claims: ValidatedClaims, key: SigningKey | None) -> None:
+    def __init__(self, claims: ValidatedClaims, key: SigningKey | None, leeway: int) -> None:
         self.claims = claims
         self.key = key
+        #: ``exp`` plus the leeway: from then on the cache no longer serves the token.
+        #: Kept here so that a hit reads this object alone, not the claims as well.
+        self.deadline = claims.exp + leeway
         self.bearer: Principal | None = None
         self.cookie: Principal | None = None
         #: The KeyRing.generation at which ``key`` was last found in the ring.
@@ -122,7 +125,7 @@ class VerifiedTokenCache:
         entry = self._entries.get(token)
         if entry is None:
             return None
-        if self._clock() >= entry.claims.exp + self._leeway or (
+        if self._clock() >= entry.deadline or (
             entry.ring_seen != keyring.generation and not self._key_trusted(entry, keyring)
         ):
             del self._entries[token]
@@ -140,7 +143,7 @@ class VerifiedTokenCache:
 
     def put(self, token: str, claims: ValidatedClaims, key: SigningKey) -> CachedToken:
         """Remember a token that passed every check; return its entry."""
-        entry = CachedToken(claims, key)
+        entry = CachedToken(claims, key, self._leeway)
         if self.max_entries <= 0:
             return entry
         if len(self._entries) >= self.max_entries:
@@ -257,7 +260,7 @@ class AccessTokens:
             raise InvalidClaim("sid is required", claim="sid")
         key = self.keyring.get(verified.kid)
         if key is None:  # retired between the check and now: verified, but not cached
-            return CachedToken(validated, None)
+            return CachedToken(validated, None, self.settings.leeway)
         return self.cache.put(token, validated, key)
 
 
