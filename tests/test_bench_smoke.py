@@ -13,8 +13,8 @@ import pytest
 from benchmarks import BUDGET_ENV
 from benchmarks.fixtures import make_tokens
 from benchmarks.harness import SMOKE, Case, Progress, calibrate, measure
-from benchmarks.http import base_config
-from benchmarks.instructions import callgrind_totals, count_instructions
+from benchmarks.http import ONE_CLIENT, _locality_notes, base_config
+from benchmarks.instructions import Counts, callgrind_totals, count_instructions
 from benchmarks.instructions import unavailable as unavailable_tools
 from benchmarks.report import Target
 from benchmarks.server import Endpoint, parse_wrk
@@ -134,6 +134,24 @@ def test_unknown_section_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
     assert 2 == raised.value.code
     assert "nosuch" in capsys.readouterr().err
     assert ("verify", "sessions", "http", "storm", "growth") == SECTIONS
+
+
+def test_one_client_notes_state_both_ratios_with_their_spreads() -> None:
+    """Each one-client pair's note gives both CPU ratios, their spreads and, when counted,
+    both instruction ratios; a pair missing from the run gets no note."""
+    rotating, single = next(iter(ONE_CLIENT.items()))
+    summary = {
+        rotating: {"cpu_ratio": 1.15, "cpu_spread": 0.21},
+        single: {"cpu_ratio": 1.08, "cpu_spread": 0.04},
+    }
+    [note] = _locality_notes(summary, "callgrind not found")
+    assert "1.15x rotating over the clients (spread 21%), 1.08x with one client" in note
+    assert "(spread 4%)" in note
+    assert "instructions" not in note.split(". ")[0]
+    counts = Counts({"open (no auth)": 190e3, rotating: 207e3, single: 206e3}, 200)
+    [counted] = _locality_notes(summary, counts)
+    assert "in instructions 1.09x and 1.08x" in counted
+    assert [] == _locality_notes({rotating: summary[rotating]}, counts)
 
 
 def test_callgrind_totals_are_read_from_a_dump() -> None:
