@@ -356,8 +356,9 @@ def _section(
     }
     notes = [
         f"Lookups cycle over {budget.lookup_ids:,} random existing ids (all of them for "
-        "smaller stores). SQLite runs in WAL mode with its default page cache; the file "
-        "sits in the OS page cache (warm), as in PERF.md.",
+        "smaller stores). gatepass's SQLite store runs in WAL mode with its default page "
+        "cache and maps up to 2 GiB of the file for reads; the floor is a plain sqlite3 "
+        "connection (no map). The file sits in the OS page cache (warm), as in PERF.md.",
         "Redis and PostgreSQL are reached over loopback TCP; their uncached rows are wall "
         "time of one round trip per lookup. The cached rows cycle over a hot set of "
         f"{budget.http_rotate:,} sessions (the HTTP section's rotation) with "

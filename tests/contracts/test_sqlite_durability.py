@@ -132,6 +132,23 @@ async def test_schema_created_on_first_use(tmp_path: Path) -> None:
     assert (SCHEMA_VERSION, "wal") == (version, mode)
 
 
+async def test_both_connections_map_a_large_file_for_reads(tmp_path: Path) -> None:
+    """Reads of a store up to SQLite's map limit are memory reads, not pread() calls.
+
+    A file of 10^6 sessions is about 560 MiB; the map must cover it on the reader (the
+    per-request lookups) and the writer (reads inside write transactions).
+    """
+    store = SQLiteStore(tmp_path / "mapped.db")
+    try:
+        await store.open()
+        connections = [store._reader, store._writer]
+        sizes = [c.execute("PRAGMA mmap_size").fetchone()[0] for c in connections if c]
+    finally:
+        await store.aclose()
+    assert len(sizes) == 2
+    assert all(size >= 2 * 1024**3 - 64 * 1024 for size in sizes), sizes
+
+
 async def test_reopening_keeps_data(tmp_path: Path) -> None:
     """A closed store's data is all there when the file is opened again."""
     path = tmp_path / "keep.db"

@@ -62,8 +62,11 @@ Row = Sequence[Any]
 SCHEMA_VERSION = 1
 #: How often the revocation feed polls the log for other processes' entries, seconds.
 FEED_POLL_INTERVAL = 0.02
-#: Bytes of the database file memory-mapped for reads.
-MMAP_SIZE = 256 * 1024 * 1024
+#: Bytes of the database file memory-mapped for reads: enough for every page of a store
+#: with millions of sessions (SQLite caps it at its compile-time limit, 2 GiB - 64 KiB by
+#: default). Only address space: the pages are the OS page cache's, shared and
+#: reclaimable. Writes do not go through the map (they are written to the WAL).
+MMAP_SIZE = 2 * 1024 * 1024 * 1024
 #: How long a writer waits for another connection's write lock, in milliseconds.
 BUSY_TIMEOUT_MS = 5000
 
@@ -188,8 +191,9 @@ class SQLiteStore:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
-            # Map the file for reads: page lookups skip the read() syscalls (mostly for
-            # the per-request reads on large files; writes still go through the WAL).
+            # Map the file for reads: a page lookup is a memory read, not a pread() call
+            # (with a 256 MiB map, a lookup in a 560 MiB file of 10^6 sessions made
+            # 1.4 pread() calls on average).
             conn.execute(f"PRAGMA mmap_size = {MMAP_SIZE}")
         except BaseException:
             conn.close()
