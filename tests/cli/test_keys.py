@@ -78,6 +78,27 @@ def test_rotate_list_retire_on_a_store(store_url: str) -> None:
     assert {first_kid: "retired", second_kid: "active"} == statuses
 
 
+def test_retire_takes_a_kid_that_starts_with_a_dash_after_double_dash(store_url: str) -> None:
+    """A thumbprint kid can start with '-' (1 in 64): ``--`` makes it the KID, as help says."""
+    key = SigningKey.generate("EdDSA")
+    jwk = {**key.private_jwk(), "kid": "-" + key.kid[1:]}
+
+    async def add() -> None:
+        store = open_store(store_url)
+        try:
+            await store.add_key(KeyRecord(jwk["kid"], "EdDSA", json.dumps(jwk), 1.0, "verify"))
+        finally:
+            await store.aclose()
+
+    assert 0 == run_cli("keys", "rotate", "--store", store_url).returncode
+    anyio.run(add)
+    assert "after '--'" in " ".join(run_cli("keys", "retire", "--help").stdout.split())
+    retired = run_cli("keys", "retire", "--store", store_url, "--", jwk["kid"])
+    assert 0 == retired.returncode, retired.stderr
+    statuses = {record.kid: record.status for record in _records(store_url)}
+    assert "retired" == statuses[jwk["kid"]]
+
+
 def test_rotate_keeps_the_active_algorithm_and_the_server_picks_it_up(store_url: str) -> None:
     """Without ``--alg`` rotation keeps the active key's algorithm; load_keyring signs with it."""
     assert 0 == run_cli("keys", "rotate", "--alg", "RS256", "--store", store_url).returncode

@@ -90,7 +90,9 @@ def register(subparsers: Subparsers) -> None:
         help="retire a key: tokens it signed stop verifying",
         description=(
             "Mark a key retired: the tokens it signed stop verifying once servers reload "
-            "their keys. The active key cannot be retired; rotate first."
+            "their keys. The active key cannot be retired; rotate first. A key id is a "
+            "base64url thumbprint and may start with '-': give such a KID after '--' "
+            "(gatepass keys retire --store URL -- KID)."
         ),
     )
     retire.add_argument("kid", metavar="KID", help="the key id, as shown by 'gatepass keys list'")
