@@ -20,10 +20,14 @@ STARTUP_TIMEOUT = 20.0
 STOP_TIMEOUT = 5.0
 
 
-def unavailable(reason: str) -> NoReturn:
-    """Skip the test, or fail it under ``CI=true`` (a CI run never passes by skipping)."""
+def unavailable(reason: str, *, setting: str | None = None) -> NoReturn:
+    """Skip the test, or fail it under ``CI=true`` (a CI run never passes by skipping).
+
+    ``setting`` names the environment variable that points the tests at the service.
+    """
     if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}; CI=true requires it")
+        hint = f" (set {setting})" if setting else ""
+        pytest.fail(f"{reason}; CI=true requires it{hint}")
     pytest.skip(reason)
 
 

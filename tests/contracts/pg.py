@@ -13,7 +13,8 @@ import secrets
 from collections.abc import AsyncIterator
 
 import asyncpg
-import pytest
+
+from tests.servers import unavailable
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -40,10 +41,10 @@ async def admin_connection() -> asyncpg.Connection:
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             problem = f"{type(exc).__name__}: {exc}"
             _reachable[url] = problem
-    message = f"PostgreSQL is not reachable at the test URL ({problem})"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{message}; CI=true requires it (set GATEPASS_TEST_POSTGRES_URL)")
-    pytest.skip(message)
+    return unavailable(
+        f"PostgreSQL is not reachable at the test URL ({problem})",
+        setting="GATEPASS_TEST_POSTGRES_URL",
+    )
 
 
 @contextlib.asynccontextmanager
