@@ -1,5 +1,9 @@
 """Revocation: by ``jti``, by ``sid`` (a session or a token family) and per user.
 
+A fourth kind, ``session``, names a session id retired by rotation (its stored hash):
+the login lives on under its new id, and every instance's session cache drops the old
+one as soon as the feed brings the entry.
+
 The :class:`Revoker` is the one place both columns record and check revocations, so a
 logout in one column reaches credentials of the other (a session's exchanged JWTs
 carry its ``sid``). Every verification calls :meth:`Revoker.is_revoked`.
@@ -34,12 +38,14 @@ _GENERATIONS = itertools.count(1)
 
 
 class RevocationSet:
-    """An in-memory mirror of the live revocations (jti, sid, user watermarks)."""
+    """An in-memory mirror of the live revocations (jti, sid, user watermarks, and the
+    hashes of session ids retired by rotation)."""
 
     def __init__(self) -> None:
         self._jti: dict[str, float] = {}
         self._sid: dict[str, float] = {}
         self._users: dict[str, tuple[float, float]] = {}
+        self._session_ids: dict[str, float] = {}
         #: The last log position applied from the feed (local writes do not move it).
         self.seq = 0
         #: Changes with every :meth:`apply`: a credential found unrevoked when this was
@@ -48,7 +54,7 @@ class RevocationSet:
         self.generation = next(_GENERATIONS)
 
     def __len__(self) -> int:
-        return len(self._jti) + len(self._sid) + len(self._users)
+        return len(self._jti) + len(self._sid) + len(self._users) + len(self._session_ids)
 
     def apply(self, event: RevocationEvent) -> None:
         """Add one revocation (idempotent; entries only ever widen)."""
@@ -61,6 +67,9 @@ class RevocationSet:
             not_before = event.not_before if event.not_before is not None else event.created_at
             old = self._users.get(event.value, (-math.inf, 0.0))
             self._users[event.value] = (max(old[0], not_before), max(old[1], event.expires_at))
+        elif event.kind == "session":
+            old_exp = self._session_ids.get(event.value, 0.0)
+            self._session_ids[event.value] = max(old_exp, event.expires_at)
 
     def apply_feed(self, events: Iterable[RevocationEvent]) -> None:
         """Apply events from the feed, in log order, advancing :attr:`seq`."""
@@ -81,12 +90,17 @@ class RevocationSet:
             return mark is not None and iat < mark[0]
         return False
 
+    def is_retired(self, id_hash: str) -> bool:
+        """True if the session id with this stored hash was retired by a rotation."""
+        return id_hash in self._session_ids
+
     def prune(self, now: float) -> int:
         """Forget entries whose credentials have expired anyway; return how many."""
         before = len(self)
         self._jti = {k: v for k, v in self._jti.items() if v > now}
         self._sid = {k: v for k, v in self._sid.items() if v > now}
         self._users = {k: v for k, v in self._users.items() if v[1] > now}
+        self._session_ids = {k: v for k, v in self._session_ids.items() if v > now}
         return before - len(self)
 
 
@@ -215,6 +229,17 @@ class Revoker:
             await self._store.add_revocation("sid", sid, expires_at, self._clock())
         )
 
+    async def retire_session_id(self, id_hash: str, *, expires_at: float) -> RevocationEvent:
+        """Tell every instance's session cache that the id with this hash was rotated away.
+
+        The store has already moved the session to its new id; this entry is for the
+        caches that may still hold the old one (``expires_at``: the session's absolute
+        deadline, after which no cache can hold it either).
+        """
+        return await self._record(
+            await self._store.add_revocation("session", id_hash, expires_at, self._clock())
+        )
+
     async def revoke_user(self, user_id: str, *, expires_at: float) -> RevocationEvent:
         """Refuse every token of the user issued before now (a "revoked before" watermark).
 
@@ -242,6 +267,15 @@ class Revoker:
         if feed is None or not feed.healthy:
             return None
         return feed.revocations.is_revoked(jti, sid, user_id, iat)
+
+    def session_revoked_now(self, id_hash: str, sid: str) -> bool | None:
+        """Whether a cached session must be dropped (its sid revoked, or its id retired
+        by a rotation), if process memory can tell; None as for :meth:`revoked_now`."""
+        feed = self.feed
+        if feed is None or not feed.healthy:
+            return None
+        revocations = feed.revocations
+        return revocations.is_revoked(None, sid, None, None) or revocations.is_retired(id_hash)
 
     async def is_revoked(
         self,

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
+import asyncpg
 import pytest
 
 from gatepass.errors import ConfigurationError, StoreUnavailable
@@ -71,6 +72,46 @@ async def test_migrations_apply_once_under_a_concurrent_start(pg_schema: str) ->
         await admin.close()
         for store in stores:
             await store.aclose()
+
+
+async def test_a_version_1_schema_is_upgraded_in_place(pg_schema: str, clock: FakeClock) -> None:
+    """A schema left by the first release (its data kept) takes migration 2: the
+    ``session`` revocation kind, which version 1's check refused, is then accepted."""
+    admin = await admin_connection()
+    try:
+        await admin.execute("SELECT set_config('search_path', $1, false)", pg_schema)
+        await admin.execute(MIGRATIONS[0])
+        await admin.execute(
+            "CREATE TABLE gatepass_schema_migrations ("
+            "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        await admin.execute("INSERT INTO gatepass_schema_migrations (version) VALUES (1)")
+        await admin.execute(
+            "INSERT INTO gatepass_revoked (kind, value, expires_at) VALUES ('jti', 'j1', $1)",
+            clock.now + 60,
+        )
+        with pytest.raises(asyncpg.CheckViolationError, match="gatepass_revoked_kind_check"):
+            await admin.execute(
+                "INSERT INTO gatepass_revoked (kind, value, expires_at) "
+                "VALUES ('session', 'h', $1)",
+                clock.now + 60,
+            )
+    finally:
+        await admin.close()
+    store = PostgresStore(postgres_url(), schema=pg_schema, clock=clock)
+    try:
+        event = await store.add_revocation("session", "h1", clock.now + 60, clock.now)
+        assert ("session", "h1") == (event.kind, event.value)
+        assert await store.is_revoked(jti="j1", sid=None, user_id=None, iat=None)
+    finally:
+        await store.aclose()
+    admin = await admin_connection()
+    try:
+        await admin.execute("SELECT set_config('search_path', $1, false)", pg_schema)
+        rows = await admin.fetch("SELECT version FROM gatepass_schema_migrations ORDER BY 1")
+        assert list(range(1, len(MIGRATIONS) + 1)) == [r["version"] for r in rows]
+    finally:
+        await admin.close()
 
 
 async def test_newer_schema_version_is_refused(pg_schema: str) -> None:

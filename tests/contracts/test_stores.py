@@ -500,6 +500,22 @@ class StoreContract:
             third.created_at,
         )
 
+    async def test_retired_session_ids_are_logged(self, store: Store, clock: FakeClock) -> None:
+        """A ``session`` entry (a rotated id's hash) is logged like the others, may be
+        written twice, and revokes no jti or sid of the same value."""
+        t, id_hash = clock.now, "a1" * 32
+        first = await store.add_revocation("session", id_hash, t + 600, t)
+        again = await store.add_revocation("session", id_hash, t + 300, t)
+        assert first.seq < again.seq
+        assert [first, again] == await store.revocations_since(0)
+        assert ("session", id_hash, t + 600, None) == (
+            first.kind,
+            first.value,
+            first.expires_at,
+            first.not_before,
+        )
+        assert not await store.is_revoked(jti=id_hash, sid=id_hash, user_id=None, iat=None)
+
     async def make_peer(self, store: Store, clock: FakeClock, tmp_path: Path) -> Store:
         """A second handle on the same data, as another instance would hold (default: same)."""
         return store
@@ -571,7 +587,7 @@ class StoreContract:
         assert await store.is_revoked(jti=None, sid=None, user_id="u1", iat=clock.now - 1)
 
     async def test_unknown_revocation_kind(self, store: Store, clock: FakeClock) -> None:
-        """A revocation kind outside jti/sid/user is a ValidationError and logs nothing."""
+        """A revocation kind outside jti/sid/user/session is a ValidationError; nothing logged."""
         with pytest.raises(ValidationError):
             await store.add_revocation("token", "x", clock.now, clock.now)  # type: ignore[arg-type]
         assert [] == await store.revocations_since(0)

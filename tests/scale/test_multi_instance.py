@@ -1,7 +1,8 @@
 """Three ``gatepass serve`` processes (A, B, C) sharing PostgreSQL + Redis, no stickiness.
 
 A login on A works on B and C; a revocation on C (session logout, token logout,
-``DELETE /auth/sessions/{id}``, logout-all, refresh-token reuse) is refused on A and B.
+``DELETE /auth/sessions/{id}``, logout-all, refresh-token reuse, and the old id of a
+session that a password change gave a new one) is refused on A and B.
 How fast is measured and reported, not asserted (the machine is shared): for each
 trial, ``t0`` is the moment C's response to the revoking request arrives; A and B are
 then polled with each revoked credential in a tight loop (all pairs concurrently, on
@@ -88,9 +89,11 @@ async def register(client: httpx.AsyncClient, label: str) -> str:
     return email
 
 
-async def session_login(client: httpx.AsyncClient, email: str) -> tuple[Headers, Headers]:
+async def session_login(
+    client: httpx.AsyncClient, email: str, password: str = PASSWORD
+) -> tuple[Headers, Headers]:
     """(credential headers, the same plus the CSRF header for unsafe requests)."""
-    response = await client.post("/auth/session/login", json={"email": email, "password": PASSWORD})
+    response = await client.post("/auth/session/login", json={"email": email, "password": password})
     assert 200 == response.status_code, response.text
     cookie = f"gp_session={response.cookies['gp_session']}; gp_csrf={response.cookies['gp_csrf']}"
     return {"Cookie": cookie}, {"Cookie": cookie, "X-CSRF-Token": response.json()["csrf_token"]}
@@ -266,12 +269,35 @@ async def refresh_reuse(nodes: Instances, email: str, admin: Headers) -> Trial:
     return Trial(credentials, revoke, (401, "refresh_reused"))
 
 
+#: The password of each user whose password a trial changed (others have PASSWORD).
+_passwords: dict[str, str] = {}
+
+
+async def password_change(nodes: Instances, email: str, admin: Headers) -> Trial:
+    """A session logged in on A changes its password on C, which gives it a new id: the
+    old id must die on A and B (their session caches hold it) like an ended session."""
+    current = _passwords.get(email, PASSWORD)
+    credential, unsafe = await session_login(nodes.a, email, current)
+    new = f"{PASSWORD} {secrets.token_hex(4)}"
+
+    async def revoke() -> httpx.Response:
+        body = {"current_password": current, "new_password": new}
+        response = await nodes.c.post("/auth/password", headers=unsafe, json=body)
+        if response.status_code == 204:
+            assert "gp_session" in response.cookies  # the session's new id
+            _passwords[email] = new
+        return response
+
+    return Trial([credential], revoke, (204, None))
+
+
 KINDS: dict[str, Callable[[Instances, str, Headers], Awaitable[Trial]]] = {
     "session logout": session_logout,
     "token logout": token_logout,
     "DELETE /auth/sessions/{id}": delete_login,
     "logout-all": logout_all,
     "refresh reuse": refresh_reuse,
+    "password change (new session id)": password_change,
 }
 
 

@@ -68,6 +68,51 @@ def test_watermark_never_moves_back_and_prune() -> None:
     assert 1 == revoked.prune(now=61)
 
 
+def test_retired_session_ids_are_their_own_kind() -> None:
+    """A ``session`` entry retires one id hash: it is not a jti or sid revocation, it
+    moves the generation, counts in len() and is pruned after its expiry."""
+    revoked = RevocationSet()
+    before = revoked.generation
+    revoked.apply(event(1, "session", "h1", exp=50))
+    assert revoked.generation != before
+    assert (True, False) == (revoked.is_retired("h1"), revoked.is_retired("h2"))
+    assert not revoked.is_revoked(jti="h1", sid="h1", user_id=None, iat=None)
+    revoked.apply(event(2, "sid", "h2", exp=50))
+    assert not revoked.is_retired("h2")
+    revoked.apply(event(3, "session", "h1", exp=40))  # a lower expiry never shortens it
+    assert 2 == len(revoked)
+    assert 0 == revoked.prune(now=45)
+    assert revoked.is_retired("h1")
+    assert 2 == revoked.prune(now=51)
+    assert not revoked.is_retired("h1")
+
+
+async def test_retired_session_ids_are_logged_and_checked_from_memory(
+    clock: FakeClock,
+) -> None:
+    """retire_session_id logs the hash for every instance and counts here at once;
+    session_revoked_now answers only while the feed is healthy."""
+    store = CountingStore(clock=clock)
+    feed = RevocationFeed(store, RevocationSet(), max_wait=0.05, staleness=5)
+    revoker = Revoker(store, clock=clock, feed=feed)
+    assert revoker.session_revoked_now("h1", "s1") is None  # feed not heard from yet
+    await feed.sync_once()
+    assert [False] == [revoker.session_revoked_now("h1", "s1")]
+    event = await revoker.retire_session_id("h1", expires_at=clock.now + 60)
+    assert ("session", "h1", clock.now + 60) == (event.kind, event.value, event.expires_at)
+    assert [event] == await store.revocations_since(0)
+    assert [True, False] == [
+        revoker.session_revoked_now("h1", "s1"),
+        revoker.session_revoked_now("h2", "s1"),
+    ]
+    await revoker.revoke_sid("s2", expires_at=clock.now + 60)
+    assert [True] == [revoker.session_revoked_now("h2", "s2")]
+    elsewhere = RevocationSet()  # another instance learns it from the log
+    elsewhere.apply_feed(await store.revocations_since(0))
+    assert elsewhere.is_retired("h1")
+    assert 0 == store.direct_checks
+
+
 def test_feed_rejects_bad_bounds() -> None:
     """max_wait must be below the staleness bound."""
     with pytest.raises(ConfigurationError):

@@ -183,8 +183,11 @@ class SessionManager:
             return None  # too old, the feed stale (not feed.healthy), or a deadline due
         revocations = feed.revocations
         if entry.unrevoked_at != revocations.generation:
-            if revocations.is_revoked(None, entry.record.sid, None, None):
-                return None
+            record = entry.record
+            if revocations.is_revoked(None, record.sid, None, None) or revocations.is_retired(
+                record.id_hash
+            ):
+                return None  # ended, or rotated to a new id (elsewhere): let _load decide
             entry.unrevoked_at = revocations.generation
         return principal
 
@@ -252,13 +255,14 @@ class SessionManager:
         return written
 
     def _cached(self, id_hash: str) -> SessionRecord | None:
-        """A cached session, only while the feed is healthy and the sid not revoked."""
+        """A cached session, only while the feed is healthy, the sid not revoked and the
+        id not retired by a rotation."""
         if self.settings.cache_ttl <= 0:
             return None
         entry = self._cache.get(id_hash)
         if entry is None:
             return None
-        revoked = self._revoker.revoked_now(None, entry.record.sid, None, None)
+        revoked = self._revoker.session_revoked_now(id_hash, entry.record.sid)
         if revoked is None:  # no healthy feed: the store decides
             return None
         if revoked or time.monotonic() - entry.fetched > self.settings.cache_ttl:
@@ -278,12 +282,18 @@ class SessionManager:
         self._cache[record.id_hash] = _CachedSession(record, fetched, self.settings)
 
     async def rotate(self, session_id: str) -> str:
-        """Give a live session a new secret id (after a privilege change); return it."""
+        """Give a live session a new secret id (after a privilege change); return it.
+
+        The old id stops working everywhere: the store forgets it, and a ``session``
+        revocation (its hash) makes every instance's cache drop it when the feed brings
+        the entry, as a logout does.
+        """
         record = await self.load(session_id)
         new_id = random_token(32)
         self._cache.pop(record.id_hash, None)
         if not await self._store.rotate_session(record.id_hash, hash_token(new_id)):
             raise SessionNotFound("session ended during rotation")
+        await self._revoker.retire_session_id(record.id_hash, expires_at=record.expires_at)
         return new_id
 
     async def destroy(self, session_id: str) -> SessionRecord | None:

@@ -151,7 +151,7 @@ class RotationResult:
     family: FamilyRecord | None = None
 
 
-RevocationKind = Literal["jti", "sid", "user"]
+RevocationKind = Literal["jti", "sid", "user", "session"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +161,9 @@ class RevocationEvent:
     - ``jti``: one access token; ``value`` is the jti.
     - ``sid``: a login (session or token family); ``value`` is the sid.
     - ``user``: every credential of a user issued before ``not_before``.
+    - ``session``: one session id retired by rotation (the login lives on under a new
+      id); ``value`` is the id's stored hash, never the id. It only tells the other
+      instances' session caches to drop the old id: the store no longer holds it.
     """
 
     seq: int
@@ -366,7 +369,7 @@ class Store(
 
 
 #: The revocation kinds and key statuses a store accepts.
-REVOCATION_KINDS: frozenset[str] = frozenset({"jti", "sid", "user"})
+REVOCATION_KINDS: frozenset[str] = frozenset({"jti", "sid", "user", "session"})
 KEY_STATUSES: frozenset[str] = frozenset({"active", "verify", "retired"})
 
 

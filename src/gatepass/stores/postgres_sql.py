@@ -97,6 +97,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX gatepass_audit_created ON gatepass_audit (created_at, id);
     CREATE INDEX gatepass_audit_user ON gatepass_audit (user_id, created_at, id);
     """,
+    # 2: the 'session' revocation kind (a session id retired by rotation).
+    """
+    ALTER TABLE gatepass_revoked DROP CONSTRAINT gatepass_revoked_kind_check;
+    ALTER TABLE gatepass_revoked ADD CONSTRAINT gatepass_revoked_kind_check
+        CHECK (kind IN ('jti', 'sid', 'user', 'session'));
+    """,
 )
 
 CREATE_MIGRATIONS = (

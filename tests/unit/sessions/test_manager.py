@@ -315,6 +315,45 @@ async def test_principal_of_a_session_ended_elsewhere_is_refused(
         await manager.load_principal(issued.session_id, "cookie")
 
 
+@pytest.mark.parametrize("path", ["load", "load_principal"])
+async def test_an_id_rotated_elsewhere_is_refused_from_cache(
+    cached: tuple[SessionManager, CountingStore, RevocationFeed], clock: FakeClock, path: str
+) -> None:
+    """Another instance's rotation (re-authentication) reaches the cache through the feed:
+    the old id is refused here at the next feed round, not when the entry ages out."""
+    manager, store, feed = cached
+    issued = await manager.create("u1")
+    await manager.load_principal(issued.session_id, "cookie")
+    await manager.load(issued.session_id)
+    elsewhere = SessionManager(store, Revoker(store, clock=clock), manager.settings, clock=clock)
+    new_id = await elsewhere.rotate(issued.session_id)
+    await feed.sync_once()
+    read = (
+        manager.load(issued.session_id)
+        if path == "load"
+        else manager.load_principal(issued.session_id, "cookie")
+    )
+    with pytest.raises(SessionNotFound):
+        await read
+    assert manager.cached_principal(issued.session_id, "cookie") is None
+    assert issued.record.sid == (await manager.load_principal(new_id, "cookie")).sid
+
+
+async def test_rotation_logs_the_old_ids_hash_not_the_id(
+    manager: SessionManager, memory_store: MemoryStore
+) -> None:
+    """The log entry that retires a rotated id names its hash, until the session's end."""
+    issued = await manager.create("u1")
+    await manager.rotate(issued.session_id)
+    [entry] = await memory_store.revocations_since(0)
+    assert ("session", issued.record.id_hash, issued.record.expires_at) == (
+        entry.kind,
+        entry.value,
+        entry.expires_at,
+    )
+    assert issued.session_id != entry.value
+
+
 @pytest.mark.parametrize(("idle", "reason"), [(True, "idle"), (False, "absolute")])
 async def test_expired_session_is_never_served_from_cache(
     cached: tuple[SessionManager, CountingStore, RevocationFeed],
