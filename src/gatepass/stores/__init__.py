@@ -132,9 +132,10 @@ def open_stores(url: str, redis_url: str | None = None, *, clock: Clock = time.t
 
     Args:
         url: The durable store's URL (see :func:`open_store`).
-        redis_url: A ``redis://`` / ``rediss://`` URL, or None. When given, sessions,
-            revocations (+ the feed) and throttle counters live in that Redis and the
-            rest in ``url``'s store (:class:`~gatepass.stores.split.SplitStore`).
+        redis_url: A ``redis://`` / ``rediss://`` URL, or None. When given, sessions
+            and throttle counters live in that Redis and the rest (revocations and
+            their feed included) in ``url``'s store
+            (:class:`~gatepass.stores.split.SplitStore`).
         clock: The time source handed to the stores.
 
     Raises:
