@@ -8,7 +8,17 @@ from dataclasses import dataclass, field
 from gatepass.errors import ConfigurationError
 from gatepass.types import SameSite
 
-__all__ = ["CookieSettings", "PasswordSettings", "SessionSettings", "TokenSettings"]
+__all__ = [
+    "MAX_SESSION_CACHE_TTL",
+    "CookieSettings",
+    "PasswordSettings",
+    "SessionSettings",
+    "TokenSettings",
+]
+
+#: The longest ``SessionSettings.cache_ttl`` (seconds): no instance serves a session
+#: read from memory for longer, which bounds how long a rotated-away id must be kept.
+MAX_SESSION_CACHE_TTL = 60
 
 
 #: A cookie name prefix (CK-07): at most 16 of ``A-Z a-z 0-9 _ -``, possibly none.
@@ -68,16 +78,17 @@ class SessionSettings:
     #: store). Only used while the revocation feed is healthy, which invalidates
     #: entries of ended sessions at once; idle and absolute deadlines are checked on
     #: every request, hit or not. A hit is cheaper than any store read (the auth server
-    #: sets 5 s for every store). A session re-keyed by ``SessionManager.rotate`` may
-    #: still be found under its old id by *other* instances for up to this long.
+    #: sets 5 s for every store). At most :data:`MAX_SESSION_CACHE_TTL`.
     cache_ttl: float = 0.0
     #: Most sessions held in the local cache.
     cache_size: int = 10_000
 
     def __post_init__(self) -> None:
         _positive("idle_ttl", self.idle_ttl)
-        if self.cache_ttl < 0 or self.cache_ttl > 60:
-            raise ConfigurationError("cache_ttl must be between 0 and 60 seconds")
+        if not 0 <= self.cache_ttl <= MAX_SESSION_CACHE_TTL:
+            raise ConfigurationError(
+                f"cache_ttl must be between 0 and {MAX_SESSION_CACHE_TTL} seconds"
+            )
         _positive("absolute_ttl", self.absolute_ttl)
         if self.touch_interval < 0 or self.touch_interval >= self.idle_ttl:
             raise ConfigurationError("touch_interval must be >= 0 and < idle_ttl")

@@ -232,9 +232,9 @@ class Revoker:
     async def retire_session_id(self, id_hash: str, *, expires_at: float) -> RevocationEvent:
         """Tell every instance's session cache that the id with this hash was rotated away.
 
-        The store has already moved the session to its new id; this entry is for the
-        caches that may still hold the old one (``expires_at``: the session's absolute
-        deadline, after which no cache can hold it either).
+        The entry is for the caches that may hold the old id (the store forgets it when
+        the session moves to its new id); ``expires_at``: when no cache can hold a read
+        of it any more.
         """
         return await self._record(
             await self._store.add_revocation("session", id_hash, expires_at, self._clock())

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from gatepass._utils import hash_token, random_token
-from gatepass.config import SessionSettings
+from gatepass.config import MAX_SESSION_CACHE_TTL, SessionSettings
 from gatepass.errors import SessionExpired, SessionNotFound, StoreError
 from gatepass.principal import CredentialSource, Principal
 from gatepass.revocation import Revoker
@@ -27,6 +27,10 @@ __all__ = ["IssuedSession", "SessionManager", "session_principal"]
 
 #: 32 random bytes as unpadded base64url: exactly 43 characters.
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
+#: How long every instance keeps a rotated-away id's retirement (seconds): longer than
+#: any session cache may hold a read of it (MAX_SESSION_CACHE_TTL), with 5 minutes to
+#: spare for the instances' clocks, which prune it, being apart.
+_RETIRED_ID_TTL = MAX_SESSION_CACHE_TTL + 300
 
 
 @functools.lru_cache(maxsize=4096)
@@ -284,16 +288,19 @@ class SessionManager:
     async def rotate(self, session_id: str) -> str:
         """Give a live session a new secret id (after a privilege change); return it.
 
-        The old id stops working everywhere: the store forgets it, and a ``session``
-        revocation (its hash) makes every instance's cache drop it when the feed brings
-        the entry, as a logout does.
+        The old id stops working everywhere: a ``session`` revocation (its hash) makes
+        every instance's cache drop it when the feed brings the entry, as a logout does,
+        and then the store forgets it. In that order: if the revocation cannot be
+        written, the session keeps its old id (nothing is lost); a retirement whose
+        rotation then fails only sends that id's reads to the store.
         """
         record = await self.load(session_id)
         new_id = random_token(32)
+        until = min(record.expires_at, self._clock() + _RETIRED_ID_TTL)
+        await self._revoker.retire_session_id(record.id_hash, expires_at=until)
         self._cache.pop(record.id_hash, None)
         if not await self._store.rotate_session(record.id_hash, hash_token(new_id)):
             raise SessionNotFound("session ended during rotation")
-        await self._revoker.retire_session_id(record.id_hash, expires_at=record.expires_at)
         return new_id
 
     async def destroy(self, session_id: str) -> SessionRecord | None:

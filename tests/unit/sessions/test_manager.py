@@ -11,7 +11,7 @@ from gatepass.config import SessionSettings
 from gatepass.errors import SessionExpired, SessionNotFound, StoreUnavailable
 from gatepass.revocation import RevocationFeed, RevocationSet, Revoker
 from gatepass.sessions.manager import SessionManager, _id_hash
-from gatepass.stores.base import SessionRecord, SessionStore
+from gatepass.stores.base import RevocationEvent, RevocationKind, SessionRecord, SessionStore
 from gatepass.stores.memory import MemoryStore
 from tests.conftest import FakeClock
 
@@ -339,19 +339,48 @@ async def test_an_id_rotated_elsewhere_is_refused_from_cache(
     assert issued.record.sid == (await manager.load_principal(new_id, "cookie")).sid
 
 
-async def test_rotation_logs_the_old_ids_hash_not_the_id(
-    manager: SessionManager, memory_store: MemoryStore
+@pytest.mark.parametrize(("absolute_ttl", "kept_for"), [(12 * 3600, 360), (200, 200)])
+async def test_rotation_logs_the_old_ids_hash_for_longer_than_any_cache(
+    clock: FakeClock, absolute_ttl: int, kept_for: float
 ) -> None:
-    """The log entry that retires a rotated id names its hash, until the session's end."""
+    """The log entry that retires a rotated id names its hash, and lives longer than any
+    cache may hold the id (5 minutes to spare), but never past the session's end."""
+    store = MemoryStore(clock=clock)
+    settings = SessionSettings(absolute_ttl=absolute_ttl)
+    manager = SessionManager(store, Revoker(store, clock=clock), settings, clock=clock)
     issued = await manager.create("u1")
     await manager.rotate(issued.session_id)
-    [entry] = await memory_store.revocations_since(0)
-    assert ("session", issued.record.id_hash, issued.record.expires_at) == (
-        entry.kind,
-        entry.value,
-        entry.expires_at,
-    )
-    assert issued.session_id != entry.value
+    [entry] = await store.revocations_since(0)
+    assert ("session", issued.record.id_hash) == (entry.kind, entry.value)
+    assert clock.now + kept_for == entry.expires_at
+
+
+class NoRetirementStore(MemoryStore):
+    """A real memory store whose revocation log refuses ``session`` entries."""
+
+    async def add_revocation(
+        self,
+        kind: RevocationKind,
+        value: str,
+        expires_at: float,
+        now: float,
+        not_before: float | None = None,
+    ) -> RevocationEvent:
+        if kind == "session":
+            raise StoreUnavailable("the revocation log is down")
+        return await super().add_revocation(kind, value, expires_at, now, not_before)
+
+
+async def test_a_rotation_that_cannot_retire_the_old_id_keeps_it(clock: FakeClock) -> None:
+    """The retirement is written before the store moves the session: when it cannot be,
+    rotate fails and the session is still there under its old id (nothing is lost)."""
+    store = NoRetirementStore(clock=clock)
+    manager = SessionManager(store, Revoker(store, clock=clock), SessionSettings(), clock=clock)
+    issued = await manager.create("u1")
+    with pytest.raises(StoreUnavailable):
+        await manager.rotate(issued.session_id)
+    assert issued.record.sid == (await manager.load(issued.session_id)).sid
+    assert await store.get_session(issued.record.id_hash) is not None
 
 
 @pytest.mark.parametrize(("idle", "reason"), [(True, "idle"), (False, "absolute")])
