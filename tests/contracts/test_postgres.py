@@ -20,7 +20,7 @@ import pytest
 from gatepass.errors import ConfigurationError, StoreUnavailable
 from gatepass.stores import Store, open_store
 from gatepass.stores.postgres import PostgresStore
-from gatepass.stores.postgres_sql import MIGRATIONS
+from gatepass.stores.postgres_sql import CREATE_MIGRATIONS, MIGRATIONS
 from tests.conftest import FakeClock
 from tests.contracts.pg import admin_connection, postgres_url, temporary_schema
 from tests.contracts.race import release_together
@@ -81,10 +81,7 @@ async def test_a_version_1_schema_is_upgraded_in_place(pg_schema: str, clock: Fa
     try:
         await admin.execute("SELECT set_config('search_path', $1, false)", pg_schema)
         await admin.execute(MIGRATIONS[0])
-        await admin.execute(
-            "CREATE TABLE gatepass_schema_migrations ("
-            "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
+        await admin.execute(CREATE_MIGRATIONS)
         await admin.execute("INSERT INTO gatepass_schema_migrations (version) VALUES (1)")
         await admin.execute(
             "INSERT INTO gatepass_revoked (kind, value, expires_at) VALUES ('jti', 'j1', $1)",
