@@ -90,9 +90,10 @@ class RevocationSet:
             return mark is not None and iat < mark[0]
         return False
 
-    def is_retired(self, id_hash: str) -> bool:
-        """True if the session id with this stored hash was retired by a rotation."""
-        return id_hash in self._session_ids
+    def session_revoked(self, id_hash: str, sid: str) -> bool:
+        """True if a session read must not be served from a cache: its login's ``sid`` is
+        revoked, or its id (this stored hash) was retired by a rotation."""
+        return sid in self._sid or id_hash in self._session_ids
 
     def prune(self, now: float) -> int:
         """Forget entries whose credentials have expired anyway; return how many."""
@@ -274,8 +275,7 @@ class Revoker:
         feed = self.feed
         if feed is None or not feed.healthy:
             return None
-        revocations = feed.revocations
-        return revocations.is_revoked(None, sid, None, None) or revocations.is_retired(id_hash)
+        return feed.revocations.session_revoked(id_hash, sid)
 
     async def is_revoked(
         self,

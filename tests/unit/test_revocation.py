@@ -75,16 +75,16 @@ def test_retired_session_ids_are_their_own_kind() -> None:
     before = revoked.generation
     revoked.apply(event(1, "session", "h1", exp=50))
     assert revoked.generation != before
-    assert (True, False) == (revoked.is_retired("h1"), revoked.is_retired("h2"))
+    assert (True, False) == (revoked.session_revoked("h1", "s"), revoked.session_revoked("h2", "s"))
     assert not revoked.is_revoked(jti="h1", sid="h1", user_id=None, iat=None)
     revoked.apply(event(2, "sid", "h2", exp=50))
-    assert not revoked.is_retired("h2")
+    assert (False, True) == (revoked.session_revoked("h2", "s"), revoked.session_revoked("x", "h2"))
     revoked.apply(event(3, "session", "h1", exp=40))  # a lower expiry never shortens it
     assert 2 == len(revoked)
     assert 0 == revoked.prune(now=45)
-    assert revoked.is_retired("h1")
+    assert revoked.session_revoked("h1", "s")
     assert 2 == revoked.prune(now=51)
-    assert not revoked.is_retired("h1")
+    assert not revoked.session_revoked("h1", "s")
 
 
 async def test_retired_session_ids_are_logged_and_checked_from_memory(
@@ -109,7 +109,7 @@ async def test_retired_session_ids_are_logged_and_checked_from_memory(
     assert [True] == [revoker.session_revoked_now("h2", "s2")]
     elsewhere = RevocationSet()  # another instance learns it from the log
     elsewhere.apply_feed(await store.revocations_since(0))
-    assert elsewhere.is_retired("h1")
+    assert elsewhere.session_revoked("h1", "s1")
     assert 0 == store.direct_checks
 
 

@@ -187,10 +187,7 @@ class SessionManager:
             return None  # too old, the feed stale (not feed.healthy), or a deadline due
         revocations = feed.revocations
         if entry.unrevoked_at != revocations.generation:
-            record = entry.record
-            if revocations.is_revoked(None, record.sid, None, None) or revocations.is_retired(
-                record.id_hash
-            ):
+            if revocations.session_revoked(entry.record.id_hash, entry.record.sid):
                 return None  # ended, or rotated to a new id (elsewhere): let _load decide
             entry.unrevoked_at = revocations.generation
         return principal
