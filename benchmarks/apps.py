@@ -6,7 +6,8 @@ plain Starlette ``Route``, alone in its own Starlette app (same middleware stack
 route to match) behind an exact-path dispatcher, so routing costs the same for every
 endpoint; each answers a short ``text/plain`` body:
 
-- ``/open``: no authentication (the baseline);
+- ``/open``: no authentication (the baseline); ``/open/b`` is the same endpoint again
+  (the null control of the interleaved runs);
 - ``/mw/open``: behind gatepass's ``AuthMiddleware`` but never asks for the principal
   (the middleware's own cost: it parses headers and cookies lazily);
 - ``/<store>/me``: an ``/auth/me``-style endpoint, ``require_principal`` behind
@@ -20,6 +21,9 @@ endpoint; each answers a short ``text/plain`` body:
   password check + session login, with the default hasher (at most cores - 1 hashes at
   once, in threads of the lowest CPU priority), one allowed every core, and one hashing
   at normal priority in anyio's worker threads (``background_priority=False``).
+
+With ``"clock": true`` the whole app is wrapped in :class:`benchmarks.clock.ClockedApp`
+(the interleaved runs; ``GET /_clock`` answers the CPU time it counted per path).
 
 The lifespan fills the in-memory session store, registers the storm user, syncs every
 revocation feed and runs each Authenticator's background jobs (feed, key reload, batched
@@ -45,6 +49,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from benchmarks.clock import ClockedApp
 from benchmarks.fixtures import session_record
 from gatepass.asgi.middleware import AuthMiddleware
 from gatepass.authenticator import Authenticator
@@ -179,7 +184,7 @@ class Dispatch:
         await app(scope, receive, send)
 
 
-def create_app() -> Dispatch:
+def create_app() -> Dispatch | ClockedApp:
     """Build the benchmark app from the JSON configuration file in ``$GATEPASS_BENCH_APP``."""
     with open(os.environ[CONFIG_ENV], encoding="utf-8") as handle:
         cfg: dict[str, Any] = json.load(handle)
@@ -192,6 +197,7 @@ def create_app() -> Dispatch:
     stores: list[Store] = [memory]
     routes = [
         Route("/open", open_endpoint),
+        Route("/open/b", open_endpoint),
         _protected("/mw/open", auth_mem, open_endpoint),
         _protected("/mem/me", auth_mem),
     ]
@@ -258,4 +264,5 @@ def create_app() -> Dispatch:
 
     handlers = exception_handlers()
     apps = {route.path: Starlette(routes=[route], exception_handlers=handlers) for route in routes}
-    return Dispatch(apps, Starlette(lifespan=lifespan))
+    dispatch = Dispatch(apps, Starlette(lifespan=lifespan))
+    return ClockedApp(dispatch) if cfg.get("clock") else dispatch

@@ -5,6 +5,8 @@ and httptools when installed) on a free loopback port and stops it by its PID.
 :func:`load_run` reads the server's CPU time from ``/proc/<pid>/stat`` (utime + stime)
 just before and after one wrk run (``--latency``, a Lua script rotating the endpoint's
 header sets), so the CPU per request excludes the load generator.
+:func:`interleaved_run` sends an endpoint's requests and the open endpoint's in the same
+run, and reads what the clocked app (:mod:`benchmarks.clock`) counted for each.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.apps import CONFIG_ENV
+from benchmarks.clock import CLOCK_PATH, Clocks
 from benchmarks.load import build_request, http_load
 
 __all__ = [
@@ -32,7 +35,9 @@ __all__ = [
     "Endpoint",
     "Run",
     "Server",
+    "fetch_clock",
     "importable",
+    "interleaved_run",
     "load_run",
     "parse_wrk",
 ]
@@ -181,22 +186,33 @@ def _lua_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _wrk_script(endpoint: Endpoint) -> str:
-    sets = ",\n".join(
-        "{" + ", ".join(f"[{_lua_string(k)}]={_lua_string(v)}" for k, v in h.items()) + "}"
-        for h in endpoint.headers
-    )
+def _sequence(endpoint: Endpoint, alternate: str | None) -> list[tuple[str, dict[str, str]]]:
+    """The (path, headers) each load thread cycles over: the endpoint's header sets, each
+    sent to ``alternate`` (an open path) and then to the endpoint, when there is one."""
+    paths = [endpoint.path] if alternate is None else [alternate, endpoint.path]
+    return [(path, headers) for headers in endpoint.headers for path in paths]
+
+
+def _wrk_script(endpoint: Endpoint, alternate: str | None = None) -> str:
+    sequence = _sequence(endpoint, alternate)
+    items = ",\n".join(
+        "{" + _lua_string(path) + ", {"
+        + ", ".join(f"[{_lua_string(k)}]={_lua_string(v)}" for k, v in headers.items())
+        + "}}"
+        for path, headers in sequence
+    )  # fmt: skip
     body = _lua_string(endpoint.body.decode("latin-1")) if endpoint.body else "nil"
-    return f"""local sets = {{
-{sets}
+    start = "math.random(#reqs)" if alternate is None else "2 * math.random(#reqs / 2)"
+    return f"""local items = {{
+{items}
 }}
 local reqs = {{}}
 local counter = 0
 init = function(args)
-  for i, h in ipairs(sets) do
-    reqs[i] = wrk.format({_lua_string(endpoint.method)}, {_lua_string(endpoint.path)}, h, {body})
+  for i, item in ipairs(items) do
+    reqs[i] = wrk.format({_lua_string(endpoint.method)}, item[1], item[2], {body})
   end
-  counter = math.random(#reqs)
+  counter = {start}
 end
 request = function()
   counter = counter % #reqs + 1
@@ -241,13 +257,18 @@ async def load_run(
     threads: int,
     connections: int,
     script_dir: Path,
+    alternate: str | None = None,
 ) -> Run:
-    """One measured run: server CPU before/after, wrk (or the Python generator) between."""
+    """One measured run: server CPU before/after, wrk (or the Python generator) between.
+
+    With ``alternate`` (an open path), each header set is sent to it and then to the
+    endpoint: half the run's requests each (see :func:`interleaved_run`).
+    """
     wrk = shutil.which("wrk")
     if wrk is None:
         requests = [
-            build_request(endpoint.path, h, method=endpoint.method, body=endpoint.body)
-            for h in endpoint.headers
+            build_request(path, h, method=endpoint.method, body=endpoint.body)
+            for path, h in _sequence(endpoint, alternate)
         ]
         cpu0 = server.cpu_seconds()
         result = await http_load(server.port, requests, connections=connections, duration=seconds)
@@ -256,9 +277,10 @@ async def load_run(
             result.requests, result.rps, result.p50_ms, result.p99_ms,
             cpu / max(1, result.requests) * 1e6, result.non_2xx, result.errors,
         )  # fmt: skip
-    script = script_dir / f"{abs(hash((endpoint.name, endpoint.path))):x}.lua"
+    key = (endpoint.name, endpoint.path, alternate)
+    script = script_dir / f"{abs(hash(key)):x}.lua"
     if not script.exists():
-        script.write_text(_wrk_script(endpoint))
+        script.write_text(_wrk_script(endpoint, alternate))
     command = [
         wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
         "-s", str(script), f"http://127.0.0.1:{server.port}",
@@ -280,3 +302,39 @@ async def load_run(
         int(found["non_2xx"]),
         int(found["errors"]),
     )
+
+
+def fetch_clock(port: int) -> dict[str, Any]:
+    """``GET /_clock`` of a server whose app is clocked; its totals start again."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(build_request(CLOCK_PATH, {"Connection": "close"}))
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"{CLOCK_PATH} answered {head[:40]!r}: is the app clocked?")
+    answer: dict[str, Any] = json.loads(body)
+    return answer
+
+
+async def interleaved_run(
+    server: Server,
+    endpoint: Endpoint,
+    open_path: str,
+    seconds: float,
+    *,
+    threads: int,
+    connections: int,
+    script_dir: Path,
+) -> tuple[Run, Clocks]:
+    """One run of ``endpoint`` interleaved with ``open_path`` on a clocked server (the
+    app configuration's ``"clock": true``): the load run, and the app's CPU time per path
+    with what the process spent beyond it."""
+    fetch_clock(server.port)
+    run = await load_run(
+        server, endpoint, seconds, threads=threads, connections=connections,
+        script_dir=script_dir, alternate=open_path,
+    )  # fmt: skip
+    process_ns = round(run.cpu_us * max(1, run.requests) * 1e3)
+    return run, Clocks.from_answer(fetch_clock(server.port), process_ns)
