@@ -56,6 +56,10 @@ class Endpoint:
     group: str  # baseline, gatepass JWT, gatepass session, anchor
     method: str = "GET"
     body: bytes = b""
+    #: The local session cache's TTL (seconds) when the endpoint reads through one, else
+    #: 0: an interleaved run then lasts whole TTLs after a warm-up longer than one, so it
+    #: pays each entry's refresh from the store as a steady stream of requests does.
+    cache_ttl: float = 0.0
 
 
 @dataclass

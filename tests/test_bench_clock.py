@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 from benchmarks.clock import CLOCK_PATH, ClockedApp, Clocks
 from benchmarks.fixtures import make_tokens
-from benchmarks.http import OPEN_TWIN, base_config, summarize_interleaved
+from benchmarks.harness import FULL
+from benchmarks.http import (
+    OPEN_TWIN,
+    _interleaved_seconds,
+    base_config,
+    endpoints,
+    summarize_interleaved,
+)
 from benchmarks.server import Endpoint, Server, _sequence, _wrk_script, interleaved_run
 
 OTHER_TASK_LOOPS = 3_000_000  # CPU burned by another task while a request waits
@@ -204,3 +211,20 @@ def test_an_interleaved_run_through_uvicorn_serves_both_paths_half_each() -> Non
     assert clocks.app_us("/open") > 0
     assert clocks.app_us("/mem/me") > 0
     assert clocks.outside_us > 0
+
+
+def test_a_run_through_a_session_cache_lasts_whole_ttls_after_a_longer_warm_up() -> None:
+    """So that each cached entry's refresh from the store falls in the measured run as
+    often as steady traffic pays it (a 2 s run right after filling a 5 s cache pays none)."""
+    budget = FULL.scaled(http_warmup=0.5, http_seconds=2.0)
+    jwt = Endpoint("jwt", "/mem/me", [{}], "gatepass JWT")
+    cached = Endpoint("session", "/redis/me", [{}], "session", cache_ttl=5.0)
+    assert (0.5, 2.0) == _interleaved_seconds(jwt, budget)
+    assert (5.5, 5) == _interleaved_seconds(cached, budget)
+    assert (5.5, 10) == _interleaved_seconds(cached, budget.scaled(http_seconds=6.0))
+    config = base_config(make_tokens()) | {"memory_sessions": 10, "sqlite_sessions": 10}
+    ttls = {ep.name: ep.cache_ttl for ep in endpoints(make_tokens(), config, budget)}
+    assert (
+        config["cache_ttl"] == ttls["gatepass session, memory"] == ttls["gatepass session, SQLite"]
+    )
+    assert 0 == ttls["gatepass session, SQLite, no cache"] == ttls["gatepass JWT EdDSA (cache hit)"]
