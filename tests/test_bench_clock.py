@@ -13,18 +13,20 @@ from typing import Any
 import pytest
 from benchmarks.clock import CLOCK_PATH, ClockedApp, Clocks
 from benchmarks.fixtures import make_tokens
-from benchmarks.harness import FULL
+from benchmarks.harness import FULL, SMOKE
 from benchmarks.http import (
     OPEN_TWIN,
     _interleaved_seconds,
+    _section,
     base_config,
     endpoints,
     summarize_interleaved,
 )
-from benchmarks.server import Endpoint, Server, _sequence, _wrk_script, interleaved_run
+from benchmarks.server import Endpoint, Run, Server, _sequence, _wrk_script, interleaved_run
 
 OTHER_TASK_LOOPS = 3_000_000  # CPU burned by another task while a request waits
 OWN_LOOPS = 3_000  # a thousand times less: the request's own work
+FACTS = {"loop": "uvloop", "http": "httptools", "rss": "1 -> 1 MiB"}
 
 
 def _burn(loops: int) -> int:
@@ -228,3 +230,28 @@ def test_a_run_through_a_session_cache_lasts_whole_ttls_after_a_longer_warm_up()
         config["cache_ttl"] == ttls["gatepass session, memory"] == ttls["gatepass session, SQLite"]
     )
     assert 0 == ttls["gatepass session, SQLite, no cache"] == ttls["gatepass JWT EdDSA (cache hit)"]
+
+
+def test_the_cpu_targets_take_the_interleaved_ratio_and_failures_are_shown() -> None:
+    """The separate runs say 1.50x, the interleaved run 1.10x: the target reads the
+    interleaved one; its table shows the run's non-2xx answers and the notes say so."""
+    jwt = "gatepass JWT EdDSA (cache hit)"
+    eps = [
+        Endpoint("open (no auth)", "/open", [{}], "baseline"),
+        Endpoint(jwt, "/mem/me", [{}], "gatepass JWT"),
+    ]
+    base, slow = Run(100, 50.0, 1.0, 2.0, 100.0, 0, 0), Run(100, 40.0, 1.0, 2.0, 150.0, 0, 0)
+    paths = {"/open": [100_000, 1, 1], "/mem/me": [110_000, 1, 1], OPEN_TWIN: [100_000, 1, 1]}
+    clocks = Clocks.from_answer({"clock_ns": 0, "paths": paths}, process_ns=310_000)
+    section = _section(
+        SMOKE, eps, {eps[0].name: [base, base], jwt: [slow]}, {jwt: [(base, base)]}, {}, FACTS,
+        "callgrind not found", {eps[0].name: [clocks], jwt: [clocks]}, {eps[0].name: 0, jwt: 3},
+    )  # fmt: skip
+    by_name = {t.name: t for t in section.targets}
+    assert 1.5 == section.data["summary"][jwt]["cpu_ratio"]
+    assert 1.1 == by_name["HTTP server CPU per request: JWT EdDSA (cache hit) vs open"].measured
+    assert by_name["HTTP server CPU per request: session, memory vs open"].measured is None
+    interleaved = section.tables[1]
+    assert "non-2xx + errors" == interleaved.headers[-1]
+    assert ["0", "3"] == [row[-1] for row in interleaved.rows]
+    assert any("non-2xx" in note for note in section.notes)
