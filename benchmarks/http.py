@@ -336,7 +336,7 @@ def _interleaved(
         for _ in range(budget.http_rounds):
             rng.shuffle(chosen)
             for ep in chosen:
-                open_path = OPEN_TWIN if ep.path == "/open" else "/open"
+                open_path = _open_path(ep)
                 for seconds in _interleaved_seconds(ep, budget):
                     run, measured = asyncio.run(
                         interleaved_run(
@@ -349,6 +349,11 @@ def _interleaved(
                 progress.advance(note=ep.name)
     progress.close()
     return clocks, failures
+
+
+def _open_path(ep: Endpoint) -> str:
+    """The open path ``ep`` is interleaved with (its twin for the open endpoint itself)."""
+    return OPEN_TWIN if ep.path == "/open" else "/open"
 
 
 def _interleaved_seconds(ep: Endpoint, budget: Budget) -> tuple[float, float]:
@@ -375,7 +380,7 @@ def summarize_interleaved(
         runs = clocks.get(ep.name)
         if not runs:
             continue
-        open_path = OPEN_TWIN if ep.path == "/open" else "/open"
+        open_path = _open_path(ep)
         ratios = [c.ratio(ep.path, open_path) for c in runs]
         summary[ep.name] = {
             "ratio": median(ratios),
@@ -579,10 +584,9 @@ def _interleaved_table(
         if ep.name not in mixed:
             continue
         m = mixed[ep.name]
-        open_path = f"`{OPEN_TWIN}`" if ep.path == "/open" else "`/open`"
         rows.append([
-            ep.name, f"`{ep.path}` + {open_path}", f"{m['app_us']:.1f}", f"{m['open_app_us']:.1f}",
-            f"{m['outside_us']:.1f}", f"**{fmt_ratio(m['ratio'])}**",
+            ep.name, f"`{ep.path}` + `{_open_path(ep)}`", f"{m['app_us']:.1f}",
+            f"{m['open_app_us']:.1f}", f"{m['outside_us']:.1f}", f"**{fmt_ratio(m['ratio'])}**",
             f"{fmt_ratio(m['ratio_min'])}-{fmt_ratio(m['ratio_max'])}", f"{m['steps']:.2f}",
             f"{failures.get(ep.name, 0)}",
         ])  # fmt: skip
