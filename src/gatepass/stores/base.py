@@ -18,7 +18,7 @@ import json
 import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, get_args, runtime_checkable
 
 from gatepass.errors import StoreConflict, StoreError, StoreUnavailable, ValidationError
 
@@ -369,8 +369,8 @@ class Store(
 
 
 #: The revocation kinds and key statuses a store accepts.
-REVOCATION_KINDS: frozenset[str] = frozenset({"jti", "sid", "user", "session"})
-KEY_STATUSES: frozenset[str] = frozenset({"active", "verify", "retired"})
+REVOCATION_KINDS: frozenset[str] = frozenset(get_args(RevocationKind))
+KEY_STATUSES: frozenset[str] = frozenset(get_args(KeyStatus))
 
 
 def check_revocation_kind(kind: str) -> None:
