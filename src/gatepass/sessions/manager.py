@@ -31,6 +31,9 @@ _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
 #: any session cache may hold a read of it (MAX_SESSION_CACHE_TTL), with 5 minutes to
 #: spare for the instances' clocks, which prune it, being apart.
 _RETIRED_ID_TTL = MAX_SESSION_CACHE_TTL + 300
+#: A cached read is kept between (1 - _TTL_JITTER) x cache_ttl and cache_ttl, at random:
+#: sessions read together (after a restart) are not all read again in the same second.
+_TTL_JITTER = 0.1
 
 
 @functools.lru_cache(maxsize=4096)
@@ -67,24 +70,27 @@ def session_principal(record: SessionRecord, source: CredentialSource) -> Princi
 
 
 class _CachedSession:
-    """A session in the local read cache: the record, when it was read, its Principal.
+    """A session in the local read cache: the record, until when it may be served, its
+    Principal.
 
-    ``usable_until`` (wall clock) is the record's idle or absolute deadline, or when its
-    ``last_seen_at`` write falls due if that is sooner; ``unrevoked_at`` is the
-    RevocationSet.generation at which its sid was last found unrevoked (-1: never).
+    ``stale_at`` (monotonic) is when the read must be made again: at most ``cache_ttl``
+    after it was made. ``usable_until`` (wall clock) is the record's idle or absolute
+    deadline, or when its ``last_seen_at`` write falls due if that is sooner;
+    ``unrevoked_at`` is the RevocationSet.generation at which its sid was last found
+    unrevoked (-1: never).
     """
 
     __slots__ = (
-        "fetched",
         "principal",
         "record",
+        "stale_at",
         "unrevoked_at",
         "usable_until",
     )
 
-    def __init__(self, record: SessionRecord, fetched: float, settings: SessionSettings) -> None:
+    def __init__(self, record: SessionRecord, stale_at: float, settings: SessionSettings) -> None:
         self.record = record
-        self.fetched = fetched  # time.monotonic() when read from the store
+        self.stale_at = stale_at
         self.usable_until = min(record.deadline(), record.last_seen_at + settings.touch_interval)
         self.principal: Principal | None = None
         self.unrevoked_at = -1
@@ -105,7 +111,8 @@ class SessionManager:
         self._revoker = revoker
         self.settings = settings or SessionSettings()
         self._clock = clock
-        #: id_hash -> the cached record (only while ``settings.cache_ttl`` > 0)
+        #: session id -> the cached record (only while ``settings.cache_ttl`` > 0). Keyed
+        #: by the id the cookie carries, as the id memo is: a hit needs no hash of it.
         self._cache: dict[str, _CachedSession] = {}
         #: When True, ``last_seen_at`` writes are queued and written by
         #: :meth:`flush_touches` (the Authenticator's background loop), off the request path.
@@ -158,7 +165,7 @@ class SessionManager:
         id_hash = _id_hash(session_id)
         if id_hash is None:
             raise SessionNotFound("malformed session id")
-        return await self._load(id_hash)
+        return await self._load(session_id, id_hash)
 
     def cached_principal(self, session_id: str, source: CredentialSource) -> Principal | None:
         """The Principal of a local-cache hit that process memory alone vouches for.
@@ -167,11 +174,7 @@ class SessionManager:
         and absolute deadlines, and no ``last_seen_at`` write due. Never raises and never
         awaits: None means "ask :meth:`load_principal`".
         """
-        id_hash = _id_hash(session_id)
-        return None if id_hash is None else self._hit(id_hash, source)
-
-    def _hit(self, id_hash: str, source: CredentialSource) -> Principal | None:
-        entry = self._cache.get(id_hash)
+        entry = self._cache.get(session_id)  # only well-formed ids are ever cached
         if entry is None:
             return None
         principal = entry.principal
@@ -179,11 +182,7 @@ class SessionManager:
         if principal is None or principal.source != source or feed is None:
             return None
         now = time.monotonic()
-        if (
-            now - entry.fetched > self.settings.cache_ttl
-            or now > feed.trusted_until
-            or self._clock() >= entry.usable_until
-        ):
+        if now > entry.stale_at or now > feed.trusted_until or self._clock() >= entry.usable_until:
             return None  # too old, the feed stale (not feed.healthy), or a deadline due
         revocations = feed.revocations
         if entry.unrevoked_at != revocations.generation:
@@ -198,29 +197,29 @@ class SessionManager:
         A local-cache hit that :meth:`cached_principal` would return is returned without
         awaiting anything; every other case takes the full :meth:`load`.
         """
+        principal = self.cached_principal(session_id, source)
+        if principal is not None:
+            return principal
         id_hash = _id_hash(session_id)
         if id_hash is None:
             raise SessionNotFound("malformed session id")
-        principal = self._hit(id_hash, source)
-        if principal is not None:
-            return principal
-        record = await self._load(id_hash)
-        entry = self._cache.get(id_hash)
+        record = await self._load(session_id, id_hash)
+        entry = self._cache.get(session_id)
         if entry is None or entry.record is not record:  # not cached
             return session_principal(record, source)
         if entry.principal is None or entry.principal.source != source:
             entry.principal = session_principal(record, source)
         return entry.principal
 
-    async def _load(self, id_hash: str) -> SessionRecord:
-        record = self._cached(id_hash)
+    async def _load(self, session_id: str, id_hash: str) -> SessionRecord:
+        record = self._cached(session_id)
         now = self._clock()
         if record is not None and now >= record.deadline():
             record = None  # the cached copy may be stale: decide on the store's copy
         if record is None:
             record = await self._store.get_session(id_hash)
             if record is None:
-                self._cache.pop(id_hash, None)
+                self._cache.pop(session_id, None)
                 raise SessionNotFound("unknown session id")
         queued = self._pending_touches.get(id_hash)
         if queued is not None and queued > record.last_seen_at:
@@ -228,7 +227,7 @@ class SessionManager:
         if now >= record.expires_at or now >= record.idle_expires_at:
             reason = "absolute" if now >= record.expires_at else "idle"
             self._pending_touches.pop(id_hash, None)
-            self._cache.pop(id_hash, None)
+            self._cache.pop(session_id, None)
             await self._store.delete_session(id_hash)
             await self._revoke_sid(record)
             raise SessionExpired(f"session passed its {reason} timeout", reason=reason)
@@ -238,7 +237,7 @@ class SessionManager:
             else:
                 await self._store.touch_session(id_hash, now)
             record = replace(record, last_seen_at=now)
-        self._remember(record)
+        self._remember(session_id, record)
         return record
 
     async def flush_touches(self) -> int:
@@ -255,32 +254,38 @@ class SessionManager:
                 written += 1
         return written
 
-    def _cached(self, id_hash: str) -> SessionRecord | None:
+    def _cached(self, session_id: str) -> SessionRecord | None:
         """A cached session, only while the feed is healthy, the sid not revoked and the
         id not retired by a rotation."""
         if self.settings.cache_ttl <= 0:
             return None
-        entry = self._cache.get(id_hash)
+        entry = self._cache.get(session_id)
         if entry is None:
             return None
-        revoked = self._revoker.session_revoked_now(id_hash, entry.record.sid)
+        record = entry.record
+        revoked = self._revoker.session_revoked_now(record.id_hash, record.sid)
         if revoked is None:  # no healthy feed: the store decides
             return None
-        if revoked or time.monotonic() - entry.fetched > self.settings.cache_ttl:
-            del self._cache[id_hash]
+        if revoked or time.monotonic() > entry.stale_at:
+            del self._cache[session_id]
             return None
-        return entry.record
+        return record
 
-    def _remember(self, record: SessionRecord) -> None:
-        if self.settings.cache_ttl <= 0:
+    def _remember(self, session_id: str, record: SessionRecord) -> None:
+        ttl = self.settings.cache_ttl
+        if ttl <= 0:
             return
-        entry = self._cache.get(record.id_hash)
+        entry = self._cache.get(session_id)
         if entry is not None and entry.record is record:
             return  # already cached (with its Principal)
-        if entry is None and len(self._cache) >= self.settings.cache_size:
-            del self._cache[next(iter(self._cache))]
-        fetched = time.monotonic() if entry is None else entry.fetched
-        self._cache[record.id_hash] = _CachedSession(record, fetched, self.settings)
+        if entry is None:
+            if len(self._cache) >= self.settings.cache_size:
+                del self._cache[next(iter(self._cache))]
+            jitter = _TTL_JITTER * secrets.randbelow(1024) / 1024  # only `secrets` here (S-02)
+            stale_at = time.monotonic() + ttl * (1.0 - jitter)
+        else:  # the same read, its last_seen_at moved on: not a new read
+            stale_at = entry.stale_at
+        self._cache[session_id] = _CachedSession(record, stale_at, self.settings)
 
     async def rotate(self, session_id: str) -> str:
         """Give a live session a new secret id (after a privilege change); return it.
@@ -295,7 +300,7 @@ class SessionManager:
         new_id = random_token(32)
         until = min(record.expires_at, self._clock() + _RETIRED_ID_TTL)
         await self._revoker.retire_session_id(record.id_hash, expires_at=until)
-        self._cache.pop(record.id_hash, None)
+        self._cache.pop(session_id, None)
         if not await self._store.rotate_session(record.id_hash, hash_token(new_id)):
             raise SessionNotFound("session ended during rotation")
         return new_id
@@ -305,7 +310,7 @@ class SessionManager:
         id_hash = _id_hash(session_id)
         if id_hash is None:
             return None
-        self._cache.pop(id_hash, None)
+        self._cache.pop(session_id, None)
         record = await self._store.delete_session(id_hash)
         if record is not None:
             await self._revoke_sid(record)

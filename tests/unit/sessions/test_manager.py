@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -432,9 +433,41 @@ async def test_principal_cache_entries_expire_after_cache_ttl(
     manager, store, _ = cached
     issued = await manager.create("u1")
     await manager.load_principal(issued.session_id, "cookie")
-    manager._cache[issued.record.id_hash].fetched -= 31  # read 31 s ago (cache_ttl=30)
+    manager._cache[issued.session_id].stale_at -= 31  # as if read 31 s ago (cache_ttl=30)
     await manager.load_principal(issued.session_id, "cookie")
     assert 2 == store.reads
+
+
+async def test_cached_reads_expire_within_cache_ttl_spread_apart(
+    cached: tuple[SessionManager, CountingStore, RevocationFeed],
+) -> None:
+    """Each read is kept 0.9 to 1 times cache_ttl (30 s), at random: reads made together
+    are not all made again together."""
+    manager, _, _ = cached
+    for _ in range(40):
+        await manager.load_principal((await manager.create("u1")).session_id, "cookie")
+    now = time.monotonic()
+    lifetimes = [entry.stale_at - now for entry in manager._cache.values()]
+    assert 40 == len(lifetimes)
+    assert all(27 - 1 <= life <= 30 for life in lifetimes)  # 1 s for this test's own run
+    assert max(lifetimes) - min(lifetimes) > 1  # 40 draws over 3 s: all within 1 s ~ 3^-39
+
+
+async def test_a_due_touch_does_not_extend_a_cached_read(
+    cached: tuple[SessionManager, CountingStore, RevocationFeed], clock: FakeClock
+) -> None:
+    """When a ``last_seen_at`` write falls due, the cached record moves on but is still
+    the same read: it is read again from the store when that read goes stale."""
+    manager, store, _ = cached
+    issued = await manager.create("u1")
+    await manager.load_principal(issued.session_id, "cookie")
+    stale_at = manager._cache[issued.session_id].stale_at
+    clock.advance(11)  # touch_interval=10: a write falls due
+    await manager.load_principal(issued.session_id, "cookie")
+    entry = manager._cache[issued.session_id]
+    assert entry.record.last_seen_at == clock()  # the touch, written or queued
+    assert stale_at == entry.stale_at
+    assert 1 == store.reads
 
 
 async def test_principal_cache_is_bounded(clock: FakeClock) -> None:
