@@ -78,7 +78,9 @@ class SessionSettings:
     #: store). Only used while the revocation feed is healthy, which invalidates
     #: entries of ended sessions at once; idle and absolute deadlines are checked on
     #: every request, hit or not. A hit is cheaper than any store read (the auth server
-    #: sets 5 s for every store). At most :data:`MAX_SESSION_CACHE_TTL`.
+    #: sets the longest, :data:`MAX_SESSION_CACHE_TTL`, for every store). Each read is
+    #: kept between 0.9 and 1 times ``cache_ttl``, at random, so that reads made
+    #: together (after a restart) are not all made again in the same second.
     cache_ttl: float = 0.0
     #: Most sessions held in the local cache.
     cache_size: int = 10_000

@@ -12,7 +12,7 @@ password-guessing oracle than the login form.
 
 A session that re-authenticates or changes the password gets a new session id
 (SECURITY.md SES-03): a copy of the old cookie stops working (on other instances with a
-local session cache, within that cache's TTL).
+local session cache, when the revocation feed brings them the old id's retirement).
 """
 
 from __future__ import annotations
