@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TextIO, TypeVar
 
+from gatepass.server.app import SESSION_CACHE_TTL
+
 __all__ = [
     "FULL",
     "QUICK",
@@ -53,6 +55,10 @@ class Budget:
     http_seconds: float
     http_warmup: float
     http_rounds: int
+    #: The session cache TTL of the HTTP server (the auth server's own in the full run),
+    #: and the rounds of the interleaved session rows through it, each a whole TTL long.
+    http_cache_ttl: float
+    http_ttl_rounds: int
     #: wrk threads and connections (PERF.md: -t2 -c32).
     http_threads: int
     http_connections: int
@@ -91,6 +97,8 @@ FULL = Budget(
     http_seconds=2.0,
     http_warmup=0.5,
     http_rounds=5,
+    http_cache_ttl=SESSION_CACHE_TTL,
+    http_ttl_rounds=3,
     http_threads=2,
     http_connections=32,
     http_memory_sessions=100_000,
@@ -114,6 +122,8 @@ QUICK = FULL.scaled(
     http_seconds=1.0,
     http_warmup=0.3,
     http_rounds=1,
+    http_cache_ttl=10.0,
+    http_ttl_rounds=1,
     http_memory_sessions=10_000,
     instr_requests=50,
     instr_rotate=20,
@@ -136,6 +146,7 @@ SMOKE = QUICK.scaled(
     target=0.002,
     http_seconds=0.5,
     http_warmup=0.1,
+    http_cache_ttl=1.0,
     http_memory_sessions=200,
     http_rotate=50,
     instr_requests=10,

@@ -58,6 +58,7 @@ from benchmarks.instructions import Counts
 from benchmarks.report import Section, Table, Target
 from benchmarks.server import Endpoint, Run, Server, importable, interleaved_run, load_run
 from gatepass.keys.algorithms import RSA_GENERATED_BITS
+from gatepass.server.app import SESSION_CACHE_TTL
 
 __all__ = [
     "STORM_USER",
@@ -71,7 +72,12 @@ __all__ = [
 
 STAR_PREFIX = "gpbench:star:"
 REDIS_PREFIX = "gpbench:http:"
-CACHE_TTL = 5.0
+#: The session cache TTL of the servers here unless a budget says otherwise: the auth
+#: server's own.
+CACHE_TTL = SESSION_CACHE_TTL
+#: Seconds of the same traffic before an interleaved run through a session cache: every
+#: id the endpoint rotates over is requested (so read into the cache) in it.
+CACHE_FILL = 2.0
 STORM_USER = {"email": "storm@bench.example", "password": "correct horse battery staple 42"}
 
 
@@ -107,6 +113,7 @@ def server_config(
         "sqlite_sessions": budget.http_memory_sessions,
         "redis_url": redis_url(),
         "storm_user": STORM_USER,
+        "cache_ttl": budget.http_cache_ttl,
     }
     try:
         store = runner.run(backends.open_redis(REDIS_PREFIX))
@@ -201,8 +208,10 @@ def endpoints(fx: Tokens, config: dict[str, Any], budget: Budget) -> list[Endpoi
     found += [
         Endpoint(ONE_CLIENT["gatepass JWT EdDSA (cache hit)"], "/mem/me", [bearer["EdDSA"]],
                  "gatepass JWT"),
+        # One id: read again once per TTL among tens of thousands of requests, so it is
+        # measured in short runs, as the JWT rows are.
         Endpoint(ONE_CLIENT["gatepass session, memory"], "/mem/me", cookies(memory_ids[:1]),
-                 "session", cache_ttl=ttl),
+                 "session"),
     ]  # fmt: skip
     sqlite_ids = lookup_ids(config["sqlite_sessions"], rotate, SQLITE_SALT)
     found += [
@@ -322,20 +331,23 @@ def _interleaved(
     """Each endpoint's runs interleaved with the open endpoint, on a clocked server, and
     the non-2xx answers and socket errors of its measured runs.
 
-    Rounds as in the separate runs (a shuffled order each), each run after a warm-up of
-    the same mix. The open endpoint's own row is the null control: it is interleaved
-    with a second route to the same endpoint (``/open/b``), so its ratio shows what the
-    method reads when there is no difference.
+    Rounds as in the separate runs (a shuffled order each; ``http_ttl_rounds`` of them
+    for the rows through a session cache, whose runs last a whole TTL), each run after a
+    warm-up of the same mix. The open endpoint's own row is the null control: it is
+    interleaved with a second route to the same endpoint (``/open/b``), so its ratio shows
+    what the method reads when there is no difference.
     """
     chosen = [ep for ep in eps if ep.name not in NOT_INTERLEAVED]
     clocks: dict[str, list[Clocks]] = {ep.name: [] for ep in chosen}
     failures = dict.fromkeys(clocks, 0)
-    progress = Progress("http, interleaved", budget.http_rounds * len(chosen))
+    progress = Progress("http, interleaved", sum(_rounds(ep, budget) for ep in chosen))
     rng = random.Random(4)  # noqa: S311 - shuffling, not secrets
     with Server(config | {"clock": True}) as server, tempfile.TemporaryDirectory() as scripts:
-        for _ in range(budget.http_rounds):
+        for round_index in range(budget.http_rounds):
             rng.shuffle(chosen)
             for ep in chosen:
+                if round_index >= _rounds(ep, budget):
+                    continue
                 open_path = _open_path(ep)
                 for seconds in _interleaved_seconds(ep, budget):
                     run, measured = asyncio.run(
@@ -356,18 +368,24 @@ def _open_path(ep: Endpoint) -> str:
     return OPEN_TWIN if ep.path == "/open" else "/open"
 
 
+def _rounds(ep: Endpoint, budget: Budget) -> int:
+    """How many interleaved rounds measure ``ep`` (fewer for whole-TTL runs)."""
+    return min(budget.http_rounds, budget.http_ttl_rounds) if ep.cache_ttl else budget.http_rounds
+
+
 def _interleaved_seconds(ep: Endpoint, budget: Budget) -> tuple[float, float]:
     """The warm-up and the measured seconds of an interleaved run of ``ep``.
 
-    Through a local session cache, the warm-up outlasts the cache's TTL (every entry
-    filled, the first refreshes spread by the traffic) and the measured run lasts a whole
-    number of TTLs: each entry's refresh from the store falls in it as often as a steady
-    stream of requests pays it. Shorter, a run may see no refresh at all, or a wave of them.
+    Through a local session cache, the warm-up requests every id (each is in the cache,
+    read at most ``CACHE_FILL`` seconds before the run) and the run lasts a whole number
+    of TTLs. A read is kept 0.9 to 1 times the TTL, so each id's read goes stale once in
+    every TTL of the run and is made again there, as often as a steady stream of requests
+    pays it. Shorter, a run may see no read from the store at all.
     """
     if not ep.cache_ttl:
         return budget.http_warmup, budget.http_seconds
     ttl = math.ceil(ep.cache_ttl)
-    return ttl + budget.http_warmup, ttl * max(1, math.ceil(budget.http_seconds / ttl))
+    return budget.http_warmup + CACHE_FILL, ttl * max(1, math.ceil(budget.http_seconds / ttl))
 
 
 def summarize_interleaved(
@@ -528,9 +546,16 @@ def _section(
         f"Session requests rotate over {budget.http_rotate:,} ids; the memory and SQLite stores "
         f"hold {budget.http_memory_sessions:,} sessions, PostgreSQL "
         f"{budget.networked_sessions:,}. Session endpoints use "
-        f"SessionSettings(cache_ttl={CACHE_TTL:g}), as the auth server does for every store, "
-        "with the revocation feed running (the cache is trusted only while the feed is "
+        f"SessionSettings(cache_ttl={budget.http_cache_ttl:g})"
+        + (
+            ", as the auth server does for every store, "
+            if budget.http_cache_ttl == CACHE_TTL
+            else f" (the auth server sets {CACHE_TTL:g} s), "
+        )
+        + "with the revocation feed running (the cache is trusted only while the feed is "
         "healthy); the 'no cache' rows set cache_ttl=0, so every request reads the store. "
+        "These runs are shorter than the TTL: their cached rows show the cache's hits; the "
+        "interleaved runs below last whole TTLs, reads from the store included. "
         "touch_interval is 60 s: the first request of each session in a minute queues a "
         "last_seen write, which the background job writes in a batch every second.",
         f"JWT and PyJWT requests rotate over {budget.http_rotate:,} tokens per algorithm "
@@ -544,7 +569,7 @@ def _section(
     ):
         notes.append("Some endpoint answered non-2xx or had socket errors: see the last column.")
     tables = [table, _interleaved_table(budget, eps, mixed, failures)]
-    notes += _interleaved_notes(mixed)
+    notes += _interleaved_notes(budget, mixed)
     if isinstance(counts, str):
         notes.append(f"Server instructions per request (callgrind): not measured: {counts}.")
         targets += [Target(_instr_label(name), 1.10, None, counts) for name in wanted]
@@ -592,15 +617,16 @@ def _interleaved_table(
         ])  # fmt: skip
     return Table(
         f"Server CPU per request, interleaved with the open endpoint in the same run (median "
-        f"of {budget.http_rounds} rounds, {budget.http_seconds:g} s each; whole cache TTLs "
-        f"for the session rows through the local cache)",
+        f"of {budget.http_rounds} rounds, {budget.http_seconds:g} s each; "
+        f"{min(budget.http_rounds, budget.http_ttl_rounds)} rounds of one whole cache TTL, "
+        f"{budget.http_cache_ttl:g} s, for the session rows through the local cache)",
         ["endpoint", "paths", "app CPU µs/req", "open: app CPU µs/req", "rest µs/req",
          "CPU x open", "rounds", "app steps/req", "non-2xx + errors"],
         rows,
     )  # fmt: skip
 
 
-def _interleaved_notes(mixed: dict[str, dict[str, float]]) -> list[str]:
+def _interleaved_notes(budget: Budget, mixed: dict[str, dict[str, float]]) -> list[str]:
     notes = [
         "Interleaved (the table above; the CPU targets): a second server, its app clocked "
         "(benchmarks/clock.py), gets each endpoint's requests and the open endpoint's in the "
@@ -610,10 +636,12 @@ def _interleaved_notes(mixed: dict[str, dict[str, float]]) -> list[str]:
         "the process's CPU time (uvicorn, the kernel, the event loop, background jobs), per "
         "request, is added to both sides. CPU x open = (app + rest) / (open app + rest). The "
         "clock's own cost (a system call, measured by the server at start) is taken out.",
-        f"Session rows with the local cache (cache_ttl={CACHE_TTL:g} s) warm up for longer "
-        "than the TTL and are measured over whole TTLs, so every cached entry's refresh "
-        "from the store falls in the run as often as steady traffic pays it; app steps/req "
-        "above 1 are requests that awaited the store (a refresh).",
+        f"Session rows with the local cache (cache_ttl={budget.http_cache_ttl:g} s) warm up "
+        f"until every id is cached ({CACHE_FILL:g} s) and are measured over a whole TTL: a "
+        "read is kept 0.9 to 1 times the TTL, so every id is read again from the store in "
+        "the run, once per TTL, as steady traffic pays it; a session used less often than "
+        "here pays a read on a larger share of its requests (on each one, if used less than "
+        "once a TTL). App steps/req above 1 are requests that awaited the store (a read).",
     ]
     null = mixed.get("open (no auth)")
     if null is not None:

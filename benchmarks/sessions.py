@@ -37,6 +37,7 @@ from benchmarks.report import Section, Table, Target
 from gatepass._utils import hash_token
 from gatepass.config import SessionSettings
 from gatepass.revocation import RevocationFeed, RevocationSet, Revoker
+from gatepass.server.app import SESSION_CACHE_TTL
 from gatepass.sessions.manager import SessionManager
 from gatepass.stores.base import SessionRecord, Store
 from gatepass.stores.memory import MemoryStore
@@ -47,10 +48,9 @@ __all__ = ["CountingStore", "manager_for", "run"]
 _DAY = 86400
 #: The session TTLs of the benchmark managers: touches never fall due during a run.
 NO_TOUCH = SessionSettings(idle_ttl=400 * _DAY, absolute_ttl=400 * _DAY, touch_interval=399 * _DAY)
-CACHE_TTL = 5.0
-#: The micro-benchmark's cache TTL: repeats of a case are seconds apart (every other case
-#: runs in between), so a short TTL would time refetches that a busy server never makes.
-MICRO_CACHE_TTL = 60.0
+#: The micro-benchmark's cache TTL: the auth server's. Repeats of a case are seconds
+#: apart (every other case runs in between); the HTTP section measures the reads again.
+MICRO_CACHE_TTL = SESSION_CACHE_TTL
 _SELECT = "SELECT * FROM sessions WHERE id_hash = ?"
 
 
@@ -362,10 +362,9 @@ def _section(
         "Redis and PostgreSQL are reached over loopback TCP; their uncached rows are wall "
         "time of one round trip per lookup. The cached rows cycle over a hot set of "
         f"{budget.http_rotate:,} sessions (the HTTP section's rotation) with "
-        f"cache_ttl={MICRO_CACHE_TTL:g} s: repeats of one case are seconds apart, and a "
-        "short TTL would time refetches that a server with steady traffic rarely makes "
-        f"(the HTTP section runs the server's cache_ttl={CACHE_TTL:g} s). The hit rate is "
-        "counted over calibration and repeats.",
+        f"the auth server's cache_ttl={MICRO_CACHE_TTL:g} s; the HTTP section measures "
+        "requests over whole TTLs, so with the reads from the store made again once per TTL. "
+        "The hit rate is counted over calibration and repeats.",
         "Cached SQLite files live in $TMPDIR/gatepass-bench (GATEPASS_BENCH_CACHE) and are "
         "reused by later runs; PostgreSQL rows in schema gatepass_bench; Redis keys under "
         "gpbench:* are deleted at the end.",
