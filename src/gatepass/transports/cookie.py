@@ -16,7 +16,6 @@ by the host itself over https, so an attacker cannot plant a duplicate ahead of 
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
 
@@ -192,8 +191,11 @@ class CookieTransport:
         )
         self._session_name = s.full_name(s.session_name)
         self._access_name = s.full_name(s.access_name)
-        # A browser sends the same Cookie header on every request while its login lives.
-        self._login_cookies_memo = functools.lru_cache(maxsize=_MEMO_SIZE)(self._login_cookies)
+        #: login_cookies' memo: a browser sends the same Cookie header on every request
+        #: while its login lives. A plain dict, emptied when full: a hit only reads it
+        #: (an LRU would relink its entry on every hit, writing to memory no other part
+        #: of the request touches).
+        self._login_cookies_memo: dict[str, tuple[str | None, str | None]] = {}
 
     @property
     def settings(self) -> CookieSettings:
@@ -226,12 +228,19 @@ class CookieTransport:
         empty or over the size cap.
 
         Memoized (a pure function of the header; at most 4,096 headers of at most 1,024
-        characters, a few MiB at worst): a repeat costs a dict lookup instead of a parse,
-        and returns the same strings, whose hashes the caches' lookups then reuse.
+        characters, a few MiB at worst; emptied when full): a repeat costs a dict lookup
+        instead of a parse, and returns the same strings, whose hashes the caches'
+        lookups then reuse.
         """
-        if len(header) > _MEMO_MAX_CHARS:
-            return self._login_cookies(header)
-        return self._login_cookies_memo(header)
+        memo = self._login_cookies_memo
+        found = memo.get(header)
+        if found is None:
+            found = self._login_cookies(header)
+            if len(header) <= _MEMO_MAX_CHARS:
+                if len(memo) >= _MEMO_SIZE:
+                    memo.clear()
+                memo[header] = found
+        return found
 
     def _login_cookies(self, header: str) -> tuple[str | None, str | None]:
         cookies = parse_cookie_header(header, max_bytes=self.max_value_bytes)

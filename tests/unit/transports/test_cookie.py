@@ -359,11 +359,16 @@ def test_login_cookies_memo_is_bounded() -> None:
     """At most _MEMO_SIZE headers are remembered, and none longer than _MEMO_MAX_CHARS."""
     transport = CookieTransport(CookieSettings(secure=False, max_value_bytes=64))
     memo = transport._login_cookies_memo
-    for i in range(_MEMO_SIZE + 100):
+    for i in range(_MEMO_SIZE):
         assert (f"s{i}", None) == transport.login_cookies(f"gp_session=s{i}")
-    assert _MEMO_SIZE == memo.cache_info().currsize
-    memo.cache_clear()
+    assert _MEMO_SIZE == len(memo)
+    assert ("s0", None) == transport.login_cookies("gp_session=s0")  # a hit: nothing added
+    assert _MEMO_SIZE == len(memo)
+    for i in range(_MEMO_SIZE, _MEMO_SIZE + 100):  # full: emptied, then refilled
+        assert (f"s{i}", None) == transport.login_cookies(f"gp_session=s{i}")
+    assert 100 == len(memo)
+    memo.clear()
     long_header = "gp_session=s1; " + "; ".join(f"c{i}=v" for i in range(_MEMO_MAX_CHARS // 5))
     assert len(long_header) > _MEMO_MAX_CHARS
     assert ("s1", None) == transport.login_cookies(long_header)
-    assert 0 == memo.cache_info().currsize
+    assert 0 == len(memo)
