@@ -283,7 +283,7 @@ class SessionManager:
                 del self._cache[next(iter(self._cache))]
             jitter = _TTL_JITTER * secrets.randbelow(1024) / 1024  # only `secrets` here (S-02)
             stale_at = time.monotonic() + ttl * (1.0 - jitter)
-        else:  # the same read, its last_seen_at moved on: not a new read
+        else:  # a touch moved the record on, or the entry could not be used: never later
             stale_at = entry.stale_at
         self._cache[session_id] = _CachedSession(record, stale_at, self.settings)
 
