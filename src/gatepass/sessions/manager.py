@@ -134,9 +134,10 @@ class SessionManager:
         what makes login fixation-safe.
         """
         if replaces is not None and _SESSION_ID.fullmatch(replaces):
-            old = await self._store.delete_session(hash_token(replaces))
+            old = await self._store.get_session(hash_token(replaces))
             if old is not None:
-                await self._revoke_sid(old)
+                await self._revoke_sid(old)  # first: see destroy()
+                await self._store.delete_session(old.id_hash)
         now = self._clock()
         session_id = random_token(32)
         record = SessionRecord(
@@ -306,28 +307,44 @@ class SessionManager:
         return new_id
 
     async def destroy(self, session_id: str) -> SessionRecord | None:
-        """End the session with this secret id (logout); None if there was none."""
+        """End the session with this secret id (logout); None if there was none.
+
+        Its sid is revoked before the store forgets it, here and in :meth:`destroy_sid`
+        and :meth:`destroy_user`: the revocation is what tells the other instances' session
+        caches, so if it cannot be written the session is left as it was (the caller gets
+        the error and may retry) rather than gone here and served from their caches.
+        """
         id_hash = _id_hash(session_id)
         if id_hash is None:
             return None
         self._cache.pop(session_id, None)
-        record = await self._store.delete_session(id_hash)
-        if record is not None:
-            await self._revoke_sid(record)
+        record = await self._store.get_session(id_hash)
+        if record is None:
+            return None
+        await self._revoke_sid(record)
+        await self._store.delete_session(id_hash)
         return record
 
     async def destroy_sid(self, sid: str) -> SessionRecord | None:
         """End the session with this public id; None if there was none."""
-        record = await self._store.delete_session_by_sid(sid)
-        if record is not None:
-            await self._revoke_sid(record)
+        record = await self._store.get_session_by_sid(sid)
+        if record is None:
+            return None
+        await self._revoke_sid(record)
+        await self._store.delete_session_by_sid(sid)
         return record
 
     async def destroy_user(self, user_id: str) -> list[SessionRecord]:
-        """End every session of the user."""
+        """End every session of the user (sids revoked first, as in :meth:`destroy`; one
+        created meanwhile is revoked once deleted)."""
+        revoked: set[str] = set()
+        for record in await self._store.list_user_sessions(user_id, self._clock()):
+            await self._revoke_sid(record)
+            revoked.add(record.sid)
         records = await self._store.delete_user_sessions(user_id)
         for record in records:
-            await self._revoke_sid(record)
+            if record.sid not in revoked:
+                await self._revoke_sid(record)
         return records
 
     async def list_user(self, user_id: str) -> list[SessionRecord]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -368,6 +368,48 @@ async def test_a_rotation_that_cannot_retire_the_old_id_keeps_it(clock: FakeCloc
         await manager.rotate(issued.session_id)
     assert issued.record.sid == (await manager.load(issued.session_id)).sid
     assert await store.get_session(issued.record.id_hash) is not None
+
+
+@pytest.mark.parametrize("end", ["destroy", "destroy_sid", "destroy_user", "login"])
+async def test_a_logout_that_cannot_revoke_the_sid_keeps_the_session(
+    clock: FakeClock, end: str
+) -> None:
+    """The sid is revoked before the store forgets the session: the revocation is what
+    tells the other instances' caches (kept up to 60 s in the server). When it cannot be
+    written (revocations in a store that is down, sessions in one that is up, as with
+    --redis), ending the session fails and it is still there, instead of gone here and
+    served from other instances' caches."""
+    store, revocations = MemoryStore(clock=clock), MemoryStore(clock=clock)
+    manager = SessionManager(store, Revoker(revocations, clock=clock), clock=clock)
+    issued = await manager.create("u1")
+    await revocations.aclose()
+    ends: dict[str, Callable[[], Awaitable[object]]] = {
+        "destroy": lambda: manager.destroy(issued.session_id),
+        "destroy_sid": lambda: manager.destroy_sid(issued.record.sid),
+        "destroy_user": lambda: manager.destroy_user("u1"),
+        # a login that presents the id: the presented session is ended
+        "login": lambda: manager.create("u2", replaces=issued.session_id),
+    }
+    with pytest.raises(StoreUnavailable):
+        await ends[end]()
+    assert await store.get_session(issued.record.id_hash) is not None
+
+
+async def test_destroy_user_revokes_every_session_it_deletes(
+    manager: SessionManager, memory_store: MemoryStore, clock: FakeClock
+) -> None:
+    """Live sessions are revoked before the deletion; an expired one the store still held
+    is revoked once deleted (tokens exchanged for it carry its sid)."""
+    first = await manager.create("u1")
+    clock.advance(101)  # idle_ttl=100: expired, not yet purged
+    second = await manager.create("u1")
+    ended = await manager.destroy_user("u1")
+    assert {first.record.sid, second.record.sid} == {r.sid for r in ended}
+    for issued in (first, second):
+        assert await memory_store.get_session(issued.record.id_hash) is None
+        assert await memory_store.is_revoked(
+            jti=None, sid=issued.record.sid, user_id=None, iat=None
+        )
 
 
 @pytest.mark.parametrize(("idle", "reason"), [(True, "idle"), (False, "absolute")])
