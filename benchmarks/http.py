@@ -72,9 +72,6 @@ __all__ = [
 
 STAR_PREFIX = "gpbench:star:"
 REDIS_PREFIX = "gpbench:http:"
-#: The session cache TTL of the servers here unless a budget says otherwise: the auth
-#: server's own.
-CACHE_TTL = SESSION_CACHE_TTL
 #: Seconds of the same traffic before an interleaved run through a session cache: every
 #: id the endpoint rotates over is requested (so read into the cache) in it.
 CACHE_FILL = 2.0
@@ -96,7 +93,7 @@ def base_config(fx: Tokens) -> dict[str, Any]:
         "audience": AUDIENCE,
         "memory_sessions": 0,
         "memory_salt": "none",
-        "cache_ttl": CACHE_TTL,
+        "cache_ttl": SESSION_CACHE_TTL,  # the auth server's, unless a budget sets another
     }
 
 
@@ -549,8 +546,8 @@ def _section(
         f"SessionSettings(cache_ttl={budget.http_cache_ttl:g})"
         + (
             ", as the auth server does for every store, "
-            if budget.http_cache_ttl == CACHE_TTL
-            else f" (the auth server sets {CACHE_TTL:g} s), "
+            if budget.http_cache_ttl == SESSION_CACHE_TTL
+            else f" (the auth server sets {SESSION_CACHE_TTL:g} s), "
         )
         + "with the revocation feed running (the cache is trusted only while the feed is "
         "healthy); the 'no cache' rows set cache_ttl=0, so every request reads the store. "
