@@ -373,8 +373,8 @@ def _rounds(ep: Endpoint, budget: Budget) -> int:
 def _interleaved_seconds(ep: Endpoint, budget: Budget) -> tuple[float, float]:
     """The warm-up and the measured seconds of an interleaved run of ``ep``.
 
-    Through a local session cache, the warm-up requests every id (each is in the cache,
-    read at most ``CACHE_FILL`` seconds before the run) and the run lasts a whole number
+    Through a local session cache, the warm-up (``CACHE_FILL`` seconds longer) requests
+    every id, so each is in the cache when the run starts, and the run lasts a whole number
     of TTLs. A read is kept 0.9 to 1 times the TTL, so each id's read goes stale once in
     every TTL of the run and is made again there, as often as a steady stream of requests
     pays it. Shorter, a run may see no read from the store at all.
