@@ -229,6 +229,15 @@ def sqlite_sessions(count: int, runner_run: Any) -> tuple[Path, float]:
     return path, time.perf_counter() - start
 
 
+def lookup_sample(wanted: int, sizes: Sequence[int]) -> int:
+    """How many distinct ids to look up at each of ``sizes`` sessions: the same number at
+    every size (``wanted``, at most the smallest size), so that a growth ratio
+    compares populations, not also how many ids the clients use. With more ids at the
+    larger sizes, the 4,096-id memo of ``SessionManager.load`` (its id hashes) would serve
+    the smallest size from memory and miss at every other one."""
+    return min(wanted, *sizes)
+
+
 def lookup_ids(count: int, sample: int, salt: str, seed: int = 7) -> list[str]:
     """``sample`` random existing session ids out of a population of ``count``."""
     import random

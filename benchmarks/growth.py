@@ -26,6 +26,7 @@ from benchmarks.fixtures import (
     NotAvailable,
     cache_dir,
     lookup_ids,
+    lookup_sample,
     make_tokens,
     session_record,
 )
@@ -175,13 +176,24 @@ def _redis_bytes(runner: AsyncRunner, budget: Budget) -> dict[str, float] | str:
     return {"sessions": (middle - before) / count, "revocations": (after - middle) / count}
 
 
+#: The case of the largest in-memory store looked up over ``budget.lookup_ids`` ids.
+MANY_IDS = "many ids|SessionManager.load (memory)"
+#: How many session ids' hashes SessionManager.load memoizes.
+ID_MEMO_SIZE = 4096
+
+
+def _many(budget: Budget) -> int:
+    """1 if the largest store is also looked up over more ids than every size is, else 0."""
+    return int(budget.lookup_ids > lookup_sample(budget.lookup_ids, budget.growth_session_sizes))
+
+
 def run(budget: Budget) -> Section:
     """Fill the stores at each size, measure memory, then time lookups interleaved."""
     runner = AsyncRunner()
     progress = Progress(
         "growth",
         len(budget.growth_session_sizes) + len(budget.growth_revocation_sizes) + 2
-        + measure_steps([Case("", print)] * (len(budget.growth_session_sizes)
+        + measure_steps([Case("", print)] * (len(budget.growth_session_sizes) + _many(budget)
                                               + 2 * len(budget.growth_revocation_sizes)), budget),
     )  # fmt: skip
     try:
@@ -192,14 +204,23 @@ def run(budget: Budget) -> Section:
         redis = _redis_bytes(runner, budget)
         progress.advance(note="redis memory")
         cases: list[Case] = []
+        sample = lookup_sample(budget.lookup_ids, budget.growth_session_sizes)
         for size, store in stores.items():
             manager = runner.run(manager_for(store))
-            ids = cycle(lookup_ids(size, budget.lookup_ids, "growth"))
+            ids = cycle(lookup_ids(size, sample, "growth"))
 
             async def load(manager: Any = manager, ids: Any = ids) -> object:
                 return await manager.load(next(ids))
 
             cases.append(runner.case(f"{size}|SessionManager.load (memory)", load))
+        if _many(budget):  # as many ids as the clients of a large store use
+            manager = runner.run(manager_for(stores[largest]))
+            many = cycle(lookup_ids(largest, budget.lookup_ids, "growth"))
+
+            async def load_many(manager: Any = manager, ids: Any = many) -> object:
+                return await manager.load(next(ids))
+
+            cases.append(runner.case(MANY_IDS, load_many))
         revocation_cases, revocation_bytes = _revocations(runner, budget, progress)
         cases += revocation_cases
         timings = measure(cases, budget, progress)
@@ -278,6 +299,21 @@ def _section(
             ]
         )
     big = med[f"{sizes[-1]}|SessionManager.load (memory)"]
+    sample = lookup_sample(budget.lookup_ids, sizes)
+    many_note = ""
+    if MANY_IDS in med:
+        beyond = (
+            f", more than the {ID_MEMO_SIZE:,} ids whose hashes SessionManager.load "
+            "memoizes (so each load also checks and hashes its id; with the local session "
+            "cache, a hit does neither)"
+            if budget.lookup_ids > ID_MEMO_SIZE
+            else ""
+        )
+        many_note = (
+            f" Over {budget.lookup_ids:,} ids at {sizes[-1]:,} sessions{beyond}: "
+            f"{fmt_us(med[MANY_IDS])} µs, {fmt_ratio(med[MANY_IDS] / first)} the smallest "
+            "size's."
+        )
     targets = [
         Target(
             f"in-memory session lookup at {sizes[-1]:,} vs {sizes[0]:,} sessions",
@@ -319,6 +355,8 @@ def _section(
         ],
         targets=targets,
         notes=[
+            f"Each size is looked up over the same {sample:,} ids (a growth ratio compares "
+            "populations, not also how many clients are active)." + many_note,
             "tracemalloc counts Python allocations only (not allocator slack), so RSS "
             f"grows somewhat more; it is used up to {_TRACED_MAX:,} records (it slows "
             "allocation down a lot beyond that), RSS deltas above. Redis used_memory is "
