@@ -133,7 +133,11 @@ def _storm(plt: Any, data: dict[str, Any]) -> str:
 def _growth(plt: Any, data: dict[str, Any]) -> str:
     timings = data["timings"]
     fig, (left, right) = plt.subplots(1, 2, figsize=_SIZE)
-    sizes = sorted(int(k.split("|")[0]) for k in timings if k.endswith("(memory)"))
+    sizes = sorted(  # each size's row (not the largest size's many-ids case)
+        int(k.split("|")[0])
+        for k in timings
+        if k.endswith("(memory)") and k.split("|")[0].isdigit()
+    )
     left.plot(
         sizes, [timings[f"{s}|SessionManager.load (memory)"]["median_us"] for s in sizes], "o-"
     )

@@ -9,11 +9,13 @@ asserts on speed.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 from benchmarks import fixtures, growth, sessions
 from benchmarks.fixtures import lookup_sample
 from benchmarks.harness import SMOKE, AsyncRunner
+from benchmarks.plots import render_plots
 
 from gatepass.sessions.manager import _id_hash
 
@@ -42,7 +44,7 @@ def test_the_id_memo_size_the_report_names_is_the_one_load_uses() -> None:
 
 @pytest.mark.timeout(120)
 def test_growth_looks_every_size_up_over_the_same_ids_and_the_largest_over_many(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     calls = _spy(monkeypatch, growth)
     budget = dataclasses.replace(SMOKE, lookup_ids=300, growth_session_sizes=(100, 1_000))
@@ -61,6 +63,8 @@ def test_growth_looks_every_size_up_over_the_same_ids_and_the_largest_over_many(
     big = timings["1000|SessionManager.load (memory)"]["median_us"]
     small = timings["100|SessionManager.load (memory)"]["median_us"]
     assert section.targets[0].measured == pytest.approx(big / small)
+    # The plot draws the sizes' rows (its key is not a size).
+    assert [tmp_path / "bench-growth.png"] == render_plots([section], tmp_path)
 
 
 @pytest.mark.timeout(120)
