@@ -41,7 +41,7 @@ from benchmarks.harness import (
     measure_steps,
 )
 from benchmarks.report import Section, Table, Target
-from benchmarks.sessions import manager_for
+from benchmarks.sessions import load_case, manager_for
 from gatepass.authenticator import Authenticator
 from gatepass.stores.base import RevocationEvent
 from gatepass.stores.memory import MemoryStore
@@ -207,20 +207,12 @@ def run(budget: Budget) -> Section:
         sample = lookup_sample(budget.lookup_ids, budget.growth_session_sizes)
         for size, store in stores.items():
             manager = runner.run(manager_for(store))
-            ids = cycle(lookup_ids(size, sample, "growth"))
-
-            async def load(manager: Any = manager, ids: Any = ids) -> object:
-                return await manager.load(next(ids))
-
-            cases.append(runner.case(f"{size}|SessionManager.load (memory)", load))
+            ids = lookup_ids(size, sample, "growth")
+            cases.append(load_case(runner, f"{size}|SessionManager.load (memory)", manager, ids))
         if _many(budget):  # as many ids as the clients of a large store use
             manager = runner.run(manager_for(stores[largest]))
-            many = cycle(lookup_ids(largest, budget.lookup_ids, "growth"))
-
-            async def load_many(manager: Any = manager, ids: Any = many) -> object:
-                return await manager.load(next(ids))
-
-            cases.append(runner.case(MANY_IDS, load_many))
+            ids = lookup_ids(largest, budget.lookup_ids, "growth")
+            cases.append(load_case(runner, MANY_IDS, manager, ids))
         revocation_cases, revocation_bytes = _revocations(runner, budget, progress)
         cases += revocation_cases
         timings = measure(cases, budget, progress)

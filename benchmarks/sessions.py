@@ -104,7 +104,8 @@ class _Plan:
     built: dict[int, float] = field(default_factory=dict)
 
 
-def _load_case(runner: AsyncRunner, name: str, manager: SessionManager, ids: list[str]) -> Case:
+def load_case(runner: AsyncRunner, name: str, manager: SessionManager, ids: list[str]) -> Case:
+    """A case of ``manager.load``, cycling over ``ids``."""
     it = cycle(ids)
 
     async def op() -> object:
@@ -170,7 +171,7 @@ def _plan_memory(runner: AsyncRunner, budget: Budget, plan: _Plan) -> None:
     label = f"memory, {size:,} sessions"
     plan.sizes[label] = size
     for case in (
-        _load_case(runner, f"{label}|SessionManager.load", manager, ids),
+        load_case(runner, f"{label}|SessionManager.load", manager, ids),
         _get_case(runner, f"{label}|store.get_session", store, ids),
     ):
         plan.cases.append(case)
@@ -192,7 +193,7 @@ def _plan_sqlite(runner: AsyncRunner, budget: Budget, plan: _Plan) -> None:
         conn = sqlite3.connect(path, check_same_thread=False)
         hashes = [hash_token(i) for i in ids]
         cases = [
-            _load_case(runner, f"{label}|SessionManager.load", manager, ids),
+            load_case(runner, f"{label}|SessionManager.load", manager, ids),
             _get_case(runner, f"{label}|store.get_session", store, ids),
             cycle_case(f"{label}|sqlite3 PK SELECT (floor)", _selector(conn), hashes),
         ]
@@ -240,7 +241,7 @@ def _plan_networked(
     counted = _counted_load(runner, plan, cached_name, cached, hot)
     counted.min_n = 2 * len(hot)  # every repeat walks the whole hot set, twice
     for case in (
-        _load_case(runner, f"{label}|SessionManager.load, no cache", plain, ids),
+        load_case(runner, f"{label}|SessionManager.load, no cache", plain, ids),
         counted,
         _get_case(runner, f"{label}|store.get_session", store, ids),
     ):
