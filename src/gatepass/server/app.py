@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import anyio
 from starlette.applications import Starlette
@@ -24,7 +25,7 @@ from gatepass.asgi.middleware import (
     attach_request_auth,
 )
 from gatepass.authenticator import Authenticator
-from gatepass.config import MAX_SESSION_CACHE_TTL, SessionSettings, TokenSettings
+from gatepass.config import MAX_SESSION_CACHE_TTL
 from gatepass.integrations.starlette import exception_handlers
 from gatepass.keys.persisted import load_keyring
 from gatepass.server.context import ServerContext
@@ -57,19 +58,8 @@ async def build_context(settings: ServerSettings, *, clock: Clock = time.time) -
     authenticator = Authenticator(
         store=store,
         keyring=keyring,
-        tokens=TokenSettings(
-            issuer=settings.effective_issuer,
-            audience=settings.audience,
-            access_ttl=settings.access_ttl,
-            refresh_ttl=settings.refresh_ttl,
-            leeway=settings.leeway,
-        ),
-        sessions=SessionSettings(
-            idle_ttl=settings.session_idle_ttl,
-            absolute_ttl=settings.session_absolute_ttl,
-            touch_interval=min(60, max(0, settings.session_idle_ttl // 10)),
-            cache_ttl=SESSION_CACHE_TTL,
-        ),
+        tokens=settings.token_settings,
+        sessions=replace(settings.session_settings, cache_ttl=SESSION_CACHE_TTL),
         allowed_scopes=settings.allowed_scopes,
         clock=clock,
     )

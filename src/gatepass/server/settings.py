@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from gatepass.config import CookieSettings
+from gatepass.config import CookieSettings, SessionSettings, TokenSettings
 from gatepass.errors import ConfigurationError
 from gatepass.transports.csrf import origin_of
 
@@ -122,6 +122,27 @@ class ServerSettings:
     def demo_api_origin(self) -> str | None:
         """The normalised origin of :attr:`demo_api`, if set."""
         return origin_of(self.demo_api.removesuffix("/")) if self.demo_api else None
+
+    @property
+    def token_settings(self) -> TokenSettings:
+        """The tokens' issuer, audience and lifetimes."""
+        return TokenSettings(
+            issuer=self.effective_issuer,
+            audience=self.audience,
+            access_ttl=self.access_ttl,
+            refresh_ttl=self.refresh_ttl,
+            leeway=self.leeway,
+        )
+
+    @property
+    def session_settings(self) -> SessionSettings:
+        """The sessions' lifetimes (``last_seen_at`` written at most once a minute, and
+        ten times per idle timeout; no local cache: the server sets its own)."""
+        return SessionSettings(
+            idle_ttl=self.session_idle_ttl,
+            absolute_ttl=self.session_absolute_ttl,
+            touch_interval=min(60, max(0, self.session_idle_ttl // 10)),
+        )
 
     @property
     def cookies(self) -> CookieSettings:
