@@ -538,7 +538,11 @@ class Authenticator(AccountChanges):
         return how many sessions and token families were ended."""
         sessions = await self.sessions.destroy_user(user_id)
         families = await self.refresh_tokens.revoke_user(user_id)
-        until = self._clock() + self.token_settings.access_ttl + self.token_settings.leeway
+        # The watermark outlives every credential it covers: access tokens issued before
+        # it, and sessions begun before it (which it ends wherever they are stored, see
+        # SessionManager._ended) and which end at their absolute deadline at the latest.
+        lifetime = max(self.token_settings.access_ttl, self.sessions.settings.absolute_ttl)
+        until = self._clock() + lifetime + self.token_settings.leeway
         await self.revoker.revoke_user(user_id, expires_at=until)
         self.stats.revocations += 1
         await self.audit("logout.all", "ok", user_id=user_id, ip=ip, user_agent=user_agent)

@@ -44,7 +44,12 @@ class RevocationSet:
     def __init__(self) -> None:
         self._jti: dict[str, float] = {}
         self._sid: dict[str, float] = {}
-        self._users: dict[str, tuple[float, float]] = {}
+        #: user -> (not_before: tokens with an earlier ``iat`` are revoked, at: sessions
+        #: begun earlier are, expires_at). ``iat`` is in whole seconds, so ``not_before``
+        #: is the watermark's second (a token issued later in that second lives on); a
+        #: session's start is precise, and so is ``at`` (the log entry's time; its
+        #: ``not_before`` if the entry came without one).
+        self._users: dict[str, tuple[float, float, float]] = {}
         self._session_ids: dict[str, float] = {}
         #: The last log position applied from the feed (local writes do not move it).
         self.seq = 0
@@ -65,8 +70,13 @@ class RevocationSet:
             self._sid[event.value] = max(self._sid.get(event.value, 0.0), event.expires_at)
         elif event.kind == "user":
             not_before = event.not_before if event.not_before is not None else event.created_at
-            old = self._users.get(event.value, (-math.inf, 0.0))
-            self._users[event.value] = (max(old[0], not_before), max(old[1], event.expires_at))
+            at = max(not_before, event.created_at)
+            old = self._users.get(event.value, (-math.inf, -math.inf, 0.0))
+            self._users[event.value] = (
+                max(old[0], not_before),
+                max(old[1], at),
+                max(old[2], event.expires_at),
+            )
         elif event.kind == "session":
             old_exp = self._session_ids.get(event.value, 0.0)
             self._session_ids[event.value] = max(old_exp, event.expires_at)
@@ -90,17 +100,27 @@ class RevocationSet:
             return mark is not None and iat < mark[0]
         return False
 
-    def session_revoked(self, id_hash: str, sid: str) -> bool:
+    def session_revoked(self, id_hash: str, sid: str, user_id: str, created_at: float) -> bool:
         """True if a session read must not be served from a cache: its login's ``sid`` is
-        revoked, or its id (this stored hash) was retired by a rotation."""
-        return sid in self._sid or id_hash in self._session_ids
+        revoked, its id (this stored hash) was retired by a rotation, or it began before
+        its user's "revoked before" watermark (logout everywhere, a disabled account)."""
+        return id_hash in self._session_ids or self.session_ended(sid, user_id, created_at)
+
+    def session_ended(self, sid: str, user_id: str, created_at: float) -> bool:
+        """True if a session's login was ended: its ``sid`` is revoked, or it began before
+        its user's "revoked before" watermark. (Unlike :meth:`session_revoked`, not an id
+        retired by a rotation: the store holds the session under its new id.)"""
+        if sid in self._sid:
+            return True
+        mark = self._users.get(user_id)
+        return mark is not None and created_at < mark[1]
 
     def prune(self, now: float) -> int:
         """Forget entries whose credentials have expired anyway; return how many."""
         before = len(self)
         self._jti = {k: v for k, v in self._jti.items() if v > now}
         self._sid = {k: v for k, v in self._sid.items() if v > now}
-        self._users = {k: v for k, v in self._users.items() if v[1] > now}
+        self._users = {k: v for k, v in self._users.items() if v[2] > now}
         self._session_ids = {k: v for k, v in self._session_ids.items() if v > now}
         return before - len(self)
 
@@ -242,7 +262,8 @@ class Revoker:
         )
 
     async def revoke_user(self, user_id: str, *, expires_at: float) -> RevocationEvent:
-        """Refuse every token of the user issued before now (a "revoked before" watermark).
+        """Refuse every token of the user issued, and every session of theirs begun, before
+        now (a "revoked before" watermark).
 
         ``expires_at`` is how long the watermark must be kept: the longest lifetime of
         any credential it covers.
@@ -269,13 +290,25 @@ class Revoker:
             return None
         return feed.revocations.is_revoked(jti, sid, user_id, iat)
 
-    def session_revoked_now(self, id_hash: str, sid: str) -> bool | None:
-        """Whether a cached session must be dropped (its sid revoked, or its id retired
-        by a rotation), if process memory can tell; None as for :meth:`revoked_now`."""
+    def session_revoked_now(
+        self, id_hash: str, sid: str, user_id: str, created_at: float
+    ) -> bool | None:
+        """Whether a cached session must be dropped (see
+        :meth:`RevocationSet.session_revoked`), if process memory can tell; None as for
+        :meth:`revoked_now`."""
         feed = self.feed
         if feed is None or not feed.healthy:
             return None
-        return feed.revocations.session_revoked(id_hash, sid)
+        return feed.revocations.session_revoked(id_hash, sid, user_id, created_at)
+
+    def session_ended_now(self, sid: str, user_id: str, created_at: float) -> bool | None:
+        """:meth:`RevocationSet.session_ended` if process memory can tell; None as for
+        :meth:`revoked_now` (the store then answers :meth:`is_revoked` with the session's
+        start as ``iat``, which compares the watermark's whole second)."""
+        feed = self.feed
+        if feed is None or not feed.healthy:
+            return None
+        return feed.revocations.session_ended(sid, user_id, created_at)
 
     async def is_revoked(
         self,

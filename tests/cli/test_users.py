@@ -14,8 +14,10 @@ from gatepass.errors import ValidationError
 from gatepass.keys.key import SigningKey
 from gatepass.keys.keyring import KeyRing
 from gatepass.passwords import Argon2Hasher
+from gatepass.server.settings import ServerSettings
 from gatepass.stores import UserRecord, open_store, open_stores
-from tests.cli.helpers import run_cli
+from gatepass.stores.base import RevocationEvent
+from tests.cli.helpers import clean_env, run_cli
 from tests.contracts.redis_env import delete_prefix, require_redis, unique_prefix
 
 PASSWORD = "correct horse battery staple"
@@ -156,6 +158,7 @@ def _sessions_of(store_url: str, email: str, redis: str | None = None) -> int:
             auth = Authenticator(store=store, keyring=KeyRing([SigningKey.generate("HS256")]))
             user = await store.get_user_by_email(email)
             assert user is not None
+            await auth.feed.sync_once()  # the revocations, as a running server has them
             if not user.disabled:
                 await auth.login_session(user)
             return len(await auth.list_logins(user.id))
@@ -204,24 +207,60 @@ def test_disable_ends_every_login_and_enable_undoes_it(store_url: str) -> None:
 
 
 @pytest.mark.slow
+def test_disable_keeps_its_revocation_as_long_as_the_servers_credentials_live(
+    store_url: str,
+) -> None:
+    """``users disable`` takes the server's lifetimes from the same ``GATEPASS_*``
+    variables as ``gatepass serve``: its "revoked before" watermark is kept as long as the
+    longest of the session's absolute timeout and the access token's lifetime, plus the
+    leeway (with the defaults, the 12 h session timeout)."""
+    run_cli("users", "create", "--email", "sam@example.com", "--store", store_url, stdin=PASSWORD)
+    for env, kept in (
+        ({}, 43200 + ServerSettings().leeway),
+        ({"GATEPASS_SESSION_ABSOLUTE_TTL": "90000", "GATEPASS_LEEWAY": "5"}, 90005),
+        ({"GATEPASS_ACCESS_TTL": "100000", "GATEPASS_LEEWAY": "0"}, 100000),
+    ):
+        result = run_cli(
+            "users", "disable", "--email", "sam@example.com", "--store", store_url,
+            env=clean_env(**env),
+        )  # fmt: skip
+        assert 0 == result.returncode, result.stderr
+        marks = [e for e in _revocations(store_url) if e.kind == "user"]
+        assert kept == pytest.approx(marks[-1].expires_at - marks[-1].created_at, abs=0.5)
+
+
+def _revocations(store_url: str) -> list[RevocationEvent]:
+    async def go() -> list[RevocationEvent]:
+        store = open_stores(store_url, None)
+        try:
+            return await store.revocations_since(0)
+        finally:
+            await store.aclose()
+
+    return anyio.run(go)
+
+
+@pytest.mark.slow
 def test_disable_reaches_sessions_in_redis(store_url: str) -> None:
-    """With ``--redis`` (a server run with --redis keeps sessions there), disable ends them."""
+    """With ``--redis`` (a server run with --redis keeps sessions there), disable deletes
+    and counts them. Without it, it can neither list nor delete them, but they are ended
+    all the same: its "revoked before" watermark refuses them (tests/scale shows running
+    servers refusing them)."""
     redis = f"{require_redis()}?prefix={unique_prefix()}"
     try:
         run_cli(
             "users", "create", "--email", "ray@example.com", "--store", store_url, stdin=PASSWORD
         )
         assert 1 == _sessions_of(store_url, "ray@example.com", redis)
-        # Without --redis the sessions are out of reach: the output says nothing was ended.
         missed = run_cli("users", "disable", "--email", "ray@example.com", "--store", store_url)
-        assert 0 == json.loads(missed.stdout)["ended"]
+        assert 0 == json.loads(missed.stdout)["ended"]  # none it could list
         run_cli("users", "enable", "--email", "ray@example.com", "--store", store_url)
-        assert 2 == _sessions_of(store_url, "ray@example.com", redis)
+        assert 1 == _sessions_of(store_url, "ray@example.com", redis)  # the new login only
         result = run_cli(
             "users", "disable", "--email", "ray@example.com", "--store", store_url, "--redis", redis
         )
         assert 0 == result.returncode, result.stderr
-        assert 2 == json.loads(result.stdout)["ended"]
+        assert 1 == json.loads(result.stdout)["ended"]
         assert 0 == _sessions_of(store_url, "ray@example.com", redis)
     finally:
         delete_prefix(require_redis(), redis.rsplit("prefix=", 1)[1])

@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
+from tests.cli.helpers import run_cli
 from tests.scale.conftest import ScaleReport
 from tests.scale.services import PASSWORD, GatepassServer, no_jar, running, shared_stores
 
@@ -383,6 +386,44 @@ async def test_revocation_on_c_is_refused_on_a_and_b(
         "first_probe_refused: (instance, credential) pairs already refused at the first "
         "request after t0.",
     )
+
+
+async def test_users_disable_without_redis_ends_the_sessions_kept_in_redis(
+    deployment: list[GatepassServer],
+) -> None:
+    """``gatepass users disable`` given the SQL store only (no ``--redis``) cannot list or
+    delete the sessions the servers keep in Redis, but the "revoked before" watermark it
+    writes reaches every instance through the feed: the user's sessions are refused within
+    the staleness bound, whether an instance holds them in its cache or reads them from
+    Redis, and so is their token; another user's session is served throughout."""
+    async with instances(deployment) as nodes:
+        email = await register(nodes.a, "disabled")
+        cached, _ = await session_login(nodes.a, email)
+        unread, _ = await session_login(nodes.a, email)  # C reads it from Redis afterwards
+        token = bearer((await token_login(nodes.a, email))["access_token"])
+        bystander, _ = await session_login(nodes.a, await register(nodes.a, "bystander"))
+        for client in (nodes.a, nodes.b, nodes.c):
+            for headers in (cached, token, bystander):
+                assert 200 == (await nodes.me(client, headers)).status_code
+        assert 200 == (await nodes.me(nodes.a, unread)).status_code
+        store = deployment[0].store
+        result = await anyio.to_thread.run_sync(
+            lambda: run_cli("users", "disable", "--email", email, "--store", store)
+        )
+        assert 0 == result.returncode, result.stderr
+        # It ended the token family it could list; the two sessions were out of its reach.
+        assert (True, 1) == (
+            json.loads(result.stdout)["disabled"],
+            json.loads(result.stdout)["ended"],
+        )
+        t0 = time.perf_counter()
+        pairs = [(c, h) for c in (nodes.a, nodes.b, nodes.c) for h in (cached, token)]
+        pairs.append((nodes.c, unread))
+        refusals = await asyncio.gather(*(refused_after(nodes, c, "", h, t0) for c, h in pairs))
+        assert [] == [i for i, (latency, _, _) in enumerate(refusals) if latency is None]
+        for client in (nodes.a, nodes.b, nodes.c):
+            assert 200 == (await nodes.me(client, bystander)).status_code
+            assert 401 == (await nodes.me(client, unread)).status_code
 
 
 def test_server_logs_show_no_errors(deployment: list[GatepassServer]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gatepass.authenticator import Authenticator
+from gatepass.config import SessionSettings, TokenSettings
 from gatepass.errors import (
     CSRFError,
     EmailTaken,
@@ -19,9 +20,11 @@ from gatepass.errors import (
     ValidationError,
     WeakPassword,
 )
+from gatepass.keys.keyring import KeyRing
 from gatepass.stores.base import UserRecord
+from gatepass.stores.memory import MemoryStore
 from gatepass.transports.base import Credential
-from tests.conftest import FakeClock
+from tests.conftest import FAST_PASSWORDS, FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -167,6 +170,33 @@ async def test_logout_all_and_list(authenticator: Authenticator, clock: FakeCloc
         await authenticator.authenticate([Credential("session_cookie", login.session_id)])
     again = await authenticator.login_tokens(user)
     assert user.id == (await authenticator.authenticate(bearer(again.access_token))).user_id
+
+
+@pytest.mark.parametrize(("access_ttl", "absolute_ttl"), [(600, 43200), (90000, 3600)])
+async def test_logout_all_keeps_its_watermark_as_long_as_any_login_it_ends(
+    memory_store: MemoryStore,
+    keyring: KeyRing,
+    clock: FakeClock,
+    access_ttl: int,
+    absolute_ttl: int,
+) -> None:
+    """The "revoked before" watermark ends access tokens, and sessions where logout_all
+    cannot delete them (it reaches them through the feed): it is kept as long as either
+    can live, the session's absolute timeout or the token's lifetime, plus the leeway."""
+    auth = Authenticator(
+        store=memory_store,
+        keyring=keyring,
+        tokens=TokenSettings(
+            issuer="https://auth.test", audience="gatepass", access_ttl=access_ttl, leeway=30
+        ),
+        sessions=SessionSettings(idle_ttl=1800, absolute_ttl=absolute_ttl, touch_interval=60),
+        passwords=FAST_PASSWORDS,
+        clock=clock,
+    )
+    user = await _user(auth)
+    await auth.logout_all(user.id)
+    marks = [e for e in await memory_store.revocations_since(0) if e.kind == "user"]
+    assert [clock.now + max(access_ttl, absolute_ttl) + 30] == [e.expires_at for e in marks]
 
 
 async def test_revoke_login_only_for_owner(authenticator: Authenticator) -> None:

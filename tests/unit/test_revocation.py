@@ -38,7 +38,7 @@ async def eventually(predicate: Callable[[], bool], within: float = 3.0) -> None
 
 
 def event(seq: int, kind: str, value: str, **kw: float) -> RevocationEvent:
-    return RevocationEvent(seq, kind, value, kw.get("exp", 2e9), kw.get("nb"), 0.0)  # type: ignore[arg-type]
+    return RevocationEvent(seq, kind, value, kw.get("exp", 2e9), kw.get("nb"), kw.get("at", 0.0))  # type: ignore[arg-type]
 
 
 def test_set_matches_store_semantics() -> None:
@@ -75,16 +75,65 @@ def test_retired_session_ids_are_their_own_kind() -> None:
     before = revoked.generation
     revoked.apply(event(1, "session", "h1", exp=50))
     assert revoked.generation != before
-    assert (True, False) == (revoked.session_revoked("h1", "s"), revoked.session_revoked("h2", "s"))
+    assert (True, False) == (
+        revoked.session_revoked("h1", "s", "u", 0.0),
+        revoked.session_revoked("h2", "s", "u", 0.0),
+    )
     assert not revoked.is_revoked(jti="h1", sid="h1", user_id=None, iat=None)
     revoked.apply(event(2, "sid", "h2", exp=50))
-    assert (False, True) == (revoked.session_revoked("h2", "s"), revoked.session_revoked("x", "h2"))
+    assert (False, True) == (
+        revoked.session_revoked("h2", "s", "u", 0.0),
+        revoked.session_revoked("x", "h2", "u", 0.0),
+    )
     revoked.apply(event(3, "session", "h1", exp=40))  # a lower expiry never shortens it
     assert 2 == len(revoked)
     assert 0 == revoked.prune(now=45)
-    assert revoked.session_revoked("h1", "s")
+    assert revoked.session_revoked("h1", "s", "u", 0.0)
     assert 2 == revoked.prune(now=51)
-    assert not revoked.session_revoked("h1", "s")
+    assert not revoked.session_revoked("h1", "s", "u", 0.0)
+
+
+def test_a_user_watermark_ends_the_sessions_begun_before_it() -> None:
+    """A session begun before its user's "revoked before" watermark is revoked (what
+    logout everywhere and a disabled account write); one begun at or after it, or
+    another user's, is not; and the watermark is pruned only after its expiry."""
+    revoked = RevocationSet()
+    assert not revoked.session_revoked("h", "s", "u", 150.0)
+    before = revoked.generation
+    revoked.apply(event(1, "user", "u", nb=200, exp=500))
+    assert revoked.generation != before
+    assert [True, True, False, False, False] == [
+        revoked.session_revoked("h", "s", "u", 150.0),
+        revoked.session_revoked("h", "s", "u", 199.5),
+        revoked.session_revoked("h", "s", "u", 200.0),
+        revoked.session_revoked("h", "s", "u", 250.0),
+        revoked.session_revoked("h", "s", "v", 150.0),
+    ]
+    assert 0 == revoked.prune(now=499)
+    assert revoked.session_revoked("h", "s", "u", 150.0)
+    assert 1 == revoked.prune(now=501)
+    assert not revoked.session_revoked("h", "s", "u", 150.0)
+
+
+def test_a_user_watermark_is_precise_for_sessions_and_whole_seconds_for_tokens() -> None:
+    """``iat`` counts whole seconds, so a token issued in the watermark's second lives
+    on (it may come after it); a session's start is precise, so one begun earlier in
+    that second ends and one begun after the watermark's moment lives on."""
+    revoked = RevocationSet()
+    revoked.apply(event(1, "user", "u", nb=200, at=200.6))
+    assert [False, True] == [
+        revoked.is_revoked(None, None, "u", 200),
+        revoked.is_revoked(None, None, "u", 199),
+    ]
+    assert [True, False] == [
+        revoked.session_revoked("h", "s", "u", 200.3),
+        revoked.session_revoked("h", "s", "u", 200.7),
+    ]
+    revoked.apply(event(2, "user", "u", nb=100, at=100.5))  # an older entry moves nothing
+    assert [True, False] == [
+        revoked.session_revoked("h", "s", "u", 200.3),
+        revoked.session_revoked("h", "s", "u", 200.7),
+    ]
 
 
 async def test_retired_session_ids_are_logged_and_checked_from_memory(
@@ -95,21 +144,21 @@ async def test_retired_session_ids_are_logged_and_checked_from_memory(
     store = CountingStore(clock=clock)
     feed = RevocationFeed(store, RevocationSet(), max_wait=0.05, staleness=5)
     revoker = Revoker(store, clock=clock, feed=feed)
-    assert revoker.session_revoked_now("h1", "s1") is None  # feed not heard from yet
+    assert revoker.session_revoked_now("h1", "s1", "u", 0.0) is None  # feed not heard from yet
     await feed.sync_once()
-    assert [False] == [revoker.session_revoked_now("h1", "s1")]
+    assert [False] == [revoker.session_revoked_now("h1", "s1", "u", 0.0)]
     event = await revoker.retire_session_id("h1", expires_at=clock.now + 60)
     assert ("session", "h1", clock.now + 60) == (event.kind, event.value, event.expires_at)
     assert [event] == await store.revocations_since(0)
     assert [True, False] == [
-        revoker.session_revoked_now("h1", "s1"),
-        revoker.session_revoked_now("h2", "s1"),
+        revoker.session_revoked_now("h1", "s1", "u", 0.0),
+        revoker.session_revoked_now("h2", "s1", "u", 0.0),
     ]
     await revoker.revoke_sid("s2", expires_at=clock.now + 60)
-    assert [True] == [revoker.session_revoked_now("h2", "s2")]
+    assert [True] == [revoker.session_revoked_now("h2", "s2", "u", 0.0)]
     elsewhere = RevocationSet()  # another instance learns it from the log
     elsewhere.apply_feed(await store.revocations_since(0))
-    assert elsewhere.session_revoked("h1", "s1")
+    assert elsewhere.session_revoked("h1", "s1", "u", 0.0)
     assert 0 == store.direct_checks
 
 

@@ -187,7 +187,10 @@ class SessionManager:
             return None  # too old, the feed stale (not feed.healthy), or a deadline due
         revocations = feed.revocations
         if entry.unrevoked_at != revocations.generation:
-            if revocations.session_revoked(entry.record.id_hash, entry.record.sid):
+            record = entry.record
+            if revocations.session_revoked(
+                record.id_hash, record.sid, record.user_id, record.created_at
+            ):
                 return None  # ended, or rotated to a new id (elsewhere): let _load decide
             entry.unrevoked_at = revocations.generation
         return principal
@@ -219,7 +222,7 @@ class SessionManager:
             record = None  # the cached copy may be stale: decide on the store's copy
         if record is None:
             record = await self._store.get_session(id_hash)
-            if record is None:
+            if record is None or await self._ended(record):
                 self._cache.pop(session_id, None)
                 raise SessionNotFound("unknown session id")
         queued = self._pending_touches.get(id_hash)
@@ -264,7 +267,9 @@ class SessionManager:
         if entry is None:
             return None
         record = entry.record
-        revoked = self._revoker.session_revoked_now(record.id_hash, record.sid)
+        revoked = self._revoker.session_revoked_now(
+            record.id_hash, record.sid, record.user_id, record.created_at
+        )
         if revoked is None:  # no healthy feed: the store decides
             return None
         if revoked or time.monotonic() > entry.stale_at:
@@ -349,14 +354,36 @@ class SessionManager:
 
     async def list_user(self, user_id: str) -> list[SessionRecord]:
         """The user's live sessions, oldest first."""
-        return await self._store.list_user_sessions(user_id, self._clock())
+        listed = await self._store.list_user_sessions(user_id, self._clock())
+        return [record for record in listed if not await self._ended(record)]
 
     async def get_by_sid(self, sid: str) -> SessionRecord | None:
         """The live session with this public id, or None."""
         record = await self._store.get_session_by_sid(sid)
-        if record is None or record.deadline() <= self._clock():
+        if record is None or record.deadline() <= self._clock() or await self._ended(record):
             return None
         return record
+
+    async def _ended(self, record: SessionRecord) -> bool:
+        """True if a session read from the store was ended by a revocation it missed.
+
+        An ending made here revokes first and then deletes the record, but a revocation
+        can land where the record is not deleted: the delete failed after it, or it was
+        written by a process that does not reach this store. Its ``sid`` revoked, or the
+        session begun before its user's "revoked before" watermark (logout everywhere,
+        a disabled account: ``gatepass users disable`` without ``--redis`` reaches the
+        revocations of a ``--redis`` server, not its sessions). Such a record is deleted,
+        best effort (the revocation refuses it anyway). Answered from memory while the
+        feed is healthy, else by the store (which fails closed).
+        """
+        sid, user_id, created_at = record.sid, record.user_id, record.created_at
+        revoked = self._revoker.session_ended_now(sid, user_id, created_at)
+        if revoked is None:  # no healthy feed: the revocation store answers (whole seconds)
+            revoked = await self._revoker.is_revoked(sid=sid, user_id=user_id, iat=created_at)
+        if revoked:
+            with contextlib.suppress(StoreError):
+                await self._store.delete_session(record.id_hash)
+        return revoked
 
     async def _revoke_sid(self, record: SessionRecord) -> None:
         # Tokens exchanged for this session carry its sid: refuse them at once. They

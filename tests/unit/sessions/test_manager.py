@@ -340,6 +340,76 @@ async def test_an_id_rotated_elsewhere_is_refused_from_cache(
     assert issued.record.sid == (await manager.load_principal(new_id, "cookie")).sid
 
 
+async def _revoke_elsewhere(store: MemoryStore, clock: FakeClock, kind: str, sid: str) -> None:
+    """A revocation another process writes without deleting the session (as ``gatepass
+    users disable`` without ``--redis`` does for a ``--redis`` server's sessions)."""
+    revoker = Revoker(store, clock=clock)
+    if kind == "user":
+        await revoker.revoke_user("u1", expires_at=clock.now + 1000)
+    else:
+        await revoker.revoke_sid(sid, expires_at=clock.now + 1000)
+
+
+@pytest.mark.parametrize("kind", ["user", "sid"])
+@pytest.mark.parametrize("read", ["cached", "from the store"])
+async def test_a_session_revoked_elsewhere_but_still_stored_is_refused_and_deleted(
+    cached: tuple[SessionManager, CountingStore, RevocationFeed],
+    clock: FakeClock,
+    kind: str,
+    read: str,
+) -> None:
+    """A user's "revoked before" watermark, or the session's sid, revoked by a process
+    that did not delete the session: the feed brings it and the session is refused
+    whether this instance had cached it or reads it from the store, and is deleted.
+    Sessions the revocation does not cover (another user's; one begun after the
+    watermark) are served, listed and found by sid; the ended one is not."""
+    manager, store, feed = cached
+    ended, other = await manager.create("u1"), await manager.create("u2")
+    if read == "cached":
+        await manager.load_principal(ended.session_id, "cookie")
+    clock.advance(0.25)
+    await _revoke_elsewhere(store, clock, kind, ended.record.sid)
+    clock.advance(0.25)  # still the watermark's second: a session's start is precise
+    later = await manager.create("u1")
+    await feed.sync_once()
+    assert await store.get_session(ended.record.id_hash) is not None
+    assert manager.cached_principal(ended.session_id, "cookie") is None
+    with pytest.raises(SessionNotFound):
+        await manager.load_principal(ended.session_id, "cookie")
+    assert await store.get_session(ended.record.id_hash) is None
+    with pytest.raises(SessionNotFound):
+        await manager.load(ended.session_id)
+    assert ["u1", "u2"] == [
+        (await manager.load_principal(s.session_id, "cookie")).user_id for s in (later, other)
+    ]
+    assert [later.record.sid] == [r.sid for r in await manager.list_user("u1")]
+    assert await manager.get_by_sid(ended.record.sid) is None
+    assert await manager.get_by_sid(later.record.sid) is not None
+
+
+async def test_with_no_healthy_feed_a_store_read_asks_the_revocation_store(
+    clock: FakeClock,
+) -> None:
+    """With no feed to answer from memory, a session read from the store is checked in
+    the revocation store (with --redis, another store than the sessions'): a watermark
+    there ends the user's sessions begun before it, listed or read; with that store
+    down, a read fails closed instead of serving an unchecked session."""
+    sessions, revocations = MemoryStore(clock=clock), MemoryStore(clock=clock)
+    manager = SessionManager(sessions, Revoker(revocations, clock=clock), clock=clock)
+    ended, kept = await manager.create("u1"), await manager.create("u2")
+    listed = await manager.create("u1")
+    clock.advance(2)  # the store compares whole seconds (see RevocationSet.session_revoked)
+    await Revoker(revocations, clock=clock).revoke_user("u1", expires_at=clock.now + 100)
+    assert "u2" == (await manager.load(kept.session_id)).user_id
+    with pytest.raises(SessionNotFound):
+        await manager.load(ended.session_id)
+    assert [] == await manager.list_user("u1")
+    assert [None, None] == [await sessions.get_session(s.record.id_hash) for s in (ended, listed)]
+    await revocations.aclose()
+    with pytest.raises(StoreUnavailable):
+        await manager.load(kept.session_id)
+
+
 @pytest.mark.parametrize(("absolute_ttl", "kept_for"), [(12 * 3600, 360), (200, 200)])
 async def test_rotation_logs_the_old_ids_hash_for_longer_than_any_cache(
     clock: FakeClock, absolute_ttl: int, kept_for: float
@@ -359,15 +429,21 @@ async def test_rotation_logs_the_old_ids_hash_for_longer_than_any_cache(
 async def test_a_rotation_that_cannot_retire_the_old_id_keeps_it(clock: FakeClock) -> None:
     """The retirement is written before the store moves the session: when it cannot be
     (revocations in a store that is down, sessions in one that is up, as with --redis),
-    rotate fails and the session is still there under its old id (nothing is lost)."""
+    rotate fails and the session is still there under its old id (nothing is lost).
+    Meanwhile it is not served: with no feed, a read from the store asks the revocations
+    whether the session was ended, and that fails closed."""
     store, revocations = MemoryStore(clock=clock), MemoryStore(clock=clock)
     manager = SessionManager(store, Revoker(revocations, clock=clock), clock=clock)
     issued = await manager.create("u1")
+    loaded = await manager.load(issued.session_id)  # the read of rotate() then fails
     await revocations.aclose()
     with pytest.raises(StoreUnavailable):
         await manager.rotate(issued.session_id)
-    assert issued.record.sid == (await manager.load(issued.session_id)).sid
-    assert await store.get_session(issued.record.id_hash) is not None
+    kept = await store.get_session(issued.record.id_hash)
+    assert kept is not None
+    assert (issued.record.sid, loaded.created_at) == (kept.sid, kept.created_at)
+    with pytest.raises(StoreUnavailable):
+        await manager.load(issued.session_id)
 
 
 @pytest.mark.parametrize("end", ["destroy", "destroy_sid", "destroy_user", "login"])
