@@ -22,7 +22,13 @@ from gatepass.stores.base import Store, UserRecord
 from gatepass.tokens.refresh import RefreshTokens
 from gatepass.types import AuthMethod, Clock
 
-__all__ = ["AccountChanges", "Login"]
+__all__ = ["DISABLED_WATERMARK_TTL", "AccountChanges", "Login"]
+
+#: Least seconds a disabled account's "revoked before" watermark is kept (a year). It
+#: ends the sessions that disabling cannot delete (``gatepass users disable`` without
+#: ``--redis``: a ``--redis`` server's), however long the server lets a session live; the
+#: command does not know the server's lifetimes. One entry per disabled account.
+DISABLED_WATERMARK_TTL = 366 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +74,13 @@ class AccountChanges:
             self, user_id: str, sid: str, *, ip: str | None = None, user_agent: str | None = None
         ) -> None: ...
 
-        async def logout_all(
-            self, user_id: str, *, ip: str | None = None, user_agent: str | None = None
+        async def _end_every_login(
+            self,
+            user_id: str,
+            *,
+            ip: str | None = None,
+            user_agent: str | None = None,
+            keep_watermark: float = 0.0,
         ) -> int: ...
 
     async def reauthenticate(
@@ -203,10 +214,17 @@ class AccountChanges:
 
         Disabling ends every login of the user at once (ASVS 5.0 7.4.2) and refuses
         every later login, refresh and re-authentication; a login racing with it is
-        ended by the check after its creation. Enabling lets the user sign in again.
+        ended by the check after its creation. Its "revoked before" watermark is kept
+        at least :data:`DISABLED_WATERMARK_TTL`. Enabling lets the user sign in again.
         """
         await self.store.set_user_disabled(user_id, disabled)
-        ended = await self.logout_all(user_id, ip=ip, user_agent=user_agent) if disabled else 0
+        ended = (
+            await self._end_every_login(
+                user_id, ip=ip, user_agent=user_agent, keep_watermark=DISABLED_WATERMARK_TTL
+            )
+            if disabled
+            else 0
+        )
         action = "user.disable" if disabled else "user.enable"
         await self.audit(action, "ok", user_id=user_id, ip=ip, user_agent=user_agent)
         return ended

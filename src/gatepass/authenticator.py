@@ -536,12 +536,25 @@ class Authenticator(AccountChanges):
     ) -> int:
         """End every session and token family of the user, and every token issued so far;
         return how many sessions and token families were ended."""
+        return await self._end_every_login(user_id, ip=ip, user_agent=user_agent)
+
+    async def _end_every_login(
+        self,
+        user_id: str,
+        *,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        keep_watermark: float = 0.0,
+    ) -> int:
+        """:meth:`logout_all`, its watermark kept at least ``keep_watermark`` seconds."""
         sessions = await self.sessions.destroy_user(user_id)
         families = await self.refresh_tokens.revoke_user(user_id)
         # The watermark outlives every credential it covers: access tokens issued before
         # it, and sessions begun before it (which it ends wherever they are stored, see
         # SessionManager._ended) and which end at their absolute deadline at the latest.
-        lifetime = max(self.token_settings.access_ttl, self.sessions.settings.absolute_ttl)
+        lifetime = max(
+            self.token_settings.access_ttl, self.sessions.settings.absolute_ttl, keep_watermark
+        )
         until = self._clock() + lifetime + self.token_settings.leeway
         await self.revoker.revoke_user(user_id, expires_at=until)
         self.stats.revocations += 1

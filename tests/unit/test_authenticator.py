@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gatepass.accounts import DISABLED_WATERMARK_TTL
 from gatepass.authenticator import Authenticator
 from gatepass.config import SessionSettings, TokenSettings
 from gatepass.errors import (
@@ -172,6 +173,7 @@ async def test_logout_all_and_list(authenticator: Authenticator, clock: FakeCloc
     assert user.id == (await authenticator.authenticate(bearer(again.access_token))).user_id
 
 
+@pytest.mark.parametrize("end", ["logout_all", "set_disabled"])
 @pytest.mark.parametrize(("access_ttl", "absolute_ttl"), [(600, 43200), (90000, 3600)])
 async def test_logout_all_keeps_its_watermark_as_long_as_any_login_it_ends(
     memory_store: MemoryStore,
@@ -179,10 +181,13 @@ async def test_logout_all_keeps_its_watermark_as_long_as_any_login_it_ends(
     clock: FakeClock,
     access_ttl: int,
     absolute_ttl: int,
+    end: str,
 ) -> None:
     """The "revoked before" watermark ends access tokens, and sessions where logout_all
     cannot delete them (it reaches them through the feed): it is kept as long as either
-    can live, the session's absolute timeout or the token's lifetime, plus the leeway."""
+    can live, the session's absolute timeout or the token's lifetime, plus the leeway.
+    Disabling keeps it at least DISABLED_WATERMARK_TTL: ``gatepass users disable`` does
+    not know the server's lifetimes."""
     auth = Authenticator(
         store=memory_store,
         keyring=keyring,
@@ -194,9 +199,14 @@ async def test_logout_all_keeps_its_watermark_as_long_as_any_login_it_ends(
         clock=clock,
     )
     user = await _user(auth)
-    await auth.logout_all(user.id)
+    if end == "logout_all":
+        await auth.logout_all(user.id)
+        kept: float = max(access_ttl, absolute_ttl)
+    else:
+        await auth.set_disabled(user.id, True)
+        kept = DISABLED_WATERMARK_TTL
     marks = [e for e in await memory_store.revocations_since(0) if e.kind == "user"]
-    assert [clock.now + max(access_ttl, absolute_ttl) + 30] == [e.expires_at for e in marks]
+    assert [clock.now + kept + 30] == [e.expires_at for e in marks]
 
 
 async def test_revoke_login_only_for_owner(authenticator: Authenticator) -> None:

@@ -26,7 +26,6 @@ from gatepass.cli._common import (
 from gatepass.errors import NotFound, ValidationError
 from gatepass.keys.key import SigningKey
 from gatepass.keys.keyring import KeyRing
-from gatepass.server.settings import ServerSettings
 from gatepass.stores import Store, UserRecord
 
 __all__ = ["read_password", "register"]
@@ -80,11 +79,10 @@ def register(subparsers: Subparsers) -> None:
             "Disable a user: every session, token family and access token of the user is "
             "ended at once (running servers refuse them within their revocation feed's "
             "staleness bound, 2 s) and every later login is refused. Prints how many "
-            "logins were ended. The revocation it writes is kept as long as the "
-            "credentials it ends can live: run it with the server's GATEPASS_ACCESS_TTL, "
-            "GATEPASS_SESSION_ABSOLUTE_TTL and GATEPASS_LEEWAY if they are set. For a "
-            "server run with --redis, pass the same --redis to delete and count its "
-            "sessions; without it they are refused all the same, by that revocation.",
+            "logins were ended. For a server run with --redis, pass the same --redis to "
+            "delete and count its sessions; without it they are refused all the same, by "
+            "the user's 'revoked before' watermark in the store's revocations (kept a "
+            "year).",
         ),
         ("enable", False, "Enable a disabled user again: they can sign in anew."),
     ):
@@ -137,20 +135,12 @@ def _create(args: argparse.Namespace) -> int:
 
 def _set_disabled(args: argparse.Namespace) -> int:
     keyring = KeyRing([SigningKey.generate("HS256")])  # nothing is signed (see _create)
-    # The server's lifetimes: disabling revokes every credential issued so far, and the
-    # revocation must be kept as long as the server lets such a credential live.
-    settings = ServerSettings.from_env()
 
     async def action(store: Store) -> tuple[UserRecord, int]:
         user = await store.get_user_by_email(normalize_email(args.email))
         if user is None:
             raise NotFound("no user with this email")
-        authenticator = Authenticator(
-            store=store,
-            keyring=keyring,
-            tokens=settings.token_settings,
-            sessions=settings.session_settings,
-        )
+        authenticator = Authenticator(store=store, keyring=keyring)
         return user, await authenticator.set_disabled(user.id, args.disabled)
 
     user, ended = with_store(args, action)

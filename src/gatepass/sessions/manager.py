@@ -372,9 +372,12 @@ class SessionManager:
         written by a process that does not reach this store. Its ``sid`` revoked, or the
         session begun before its user's "revoked before" watermark (logout everywhere,
         a disabled account: ``gatepass users disable`` without ``--redis`` reaches the
-        revocations of a ``--redis`` server, not its sessions). Such a record is deleted,
-        best effort (the revocation refuses it anyway). Answered from memory while the
-        feed is healthy, else by the store (which fails closed).
+        revocations of a ``--redis`` server, not its sessions). Such a session is ended
+        as :meth:`destroy` ends one, best effort (the revocation refuses it anyway): its
+        sid revoked, so that tokens exchanged for it die too, then the record deleted.
+        Answered from memory while the feed is healthy, else by the store (which fails
+        closed, and compares the watermark's whole second: see
+        :meth:`Revoker.session_ended_now`).
         """
         sid, user_id, created_at = record.sid, record.user_id, record.created_at
         revoked = self._revoker.session_ended_now(sid, user_id, created_at)
@@ -382,6 +385,7 @@ class SessionManager:
             revoked = await self._revoker.is_revoked(sid=sid, user_id=user_id, iat=created_at)
         if revoked:
             with contextlib.suppress(StoreError):
+                await self._revoke_sid(record)
                 await self._store.delete_session(record.id_hash)
         return revoked
 

@@ -351,40 +351,47 @@ async def _revoke_elsewhere(store: MemoryStore, clock: FakeClock, kind: str, sid
 
 
 @pytest.mark.parametrize("kind", ["user", "sid"])
-@pytest.mark.parametrize("read", ["cached", "from the store"])
-async def test_a_session_revoked_elsewhere_but_still_stored_is_refused_and_deleted(
+@pytest.mark.parametrize("path", ["load_principal", "load", "list_user", "get_by_sid"])
+async def test_a_session_revoked_elsewhere_but_still_stored_is_ended_by_its_next_read(
     cached: tuple[SessionManager, CountingStore, RevocationFeed],
     clock: FakeClock,
     kind: str,
-    read: str,
+    path: str,
 ) -> None:
     """A user's "revoked before" watermark, or the session's sid, revoked by a process
-    that did not delete the session: the feed brings it and the session is refused
-    whether this instance had cached it or reads it from the store, and is deleted.
-    Sessions the revocation does not cover (another user's; one begun after the
-    watermark) are served, listed and found by sid; the ended one is not."""
+    that did not delete the session: once the feed brings it, the cached copy is not
+    served, and the next read of the session by any path refuses it and ends it as
+    destroy() does: its sid revoked (tokens exchanged for it die too), the record
+    deleted. Sessions the revocation does not cover (another user's; one begun after the
+    watermark, in its second: a session's start is exact) are served, listed and found."""
     manager, store, feed = cached
     ended, other = await manager.create("u1"), await manager.create("u2")
-    if read == "cached":
-        await manager.load_principal(ended.session_id, "cookie")
+    await manager.load_principal(ended.session_id, "cookie")  # cached here
     clock.advance(0.25)
     await _revoke_elsewhere(store, clock, kind, ended.record.sid)
-    clock.advance(0.25)  # still the watermark's second: a session's start is precise
+    clock.advance(0.25)
     later = await manager.create("u1")
     await feed.sync_once()
     assert await store.get_session(ended.record.id_hash) is not None
     assert manager.cached_principal(ended.session_id, "cookie") is None
+    if path == "load_principal":
+        with pytest.raises(SessionNotFound):
+            await manager.load_principal(ended.session_id, "cookie")
+    elif path == "load":
+        with pytest.raises(SessionNotFound):
+            await manager.load(ended.session_id)
+    elif path == "list_user":
+        assert [later.record.sid] == [r.sid for r in await manager.list_user("u1")]
+    else:
+        assert await manager.get_by_sid(ended.record.sid) is None
+        assert await manager.get_by_sid(later.record.sid) is not None
+    assert await store.get_session(ended.record.id_hash) is None
+    assert await store.is_revoked(jti=None, sid=ended.record.sid, user_id=None, iat=None)
     with pytest.raises(SessionNotFound):
         await manager.load_principal(ended.session_id, "cookie")
-    assert await store.get_session(ended.record.id_hash) is None
-    with pytest.raises(SessionNotFound):
-        await manager.load(ended.session_id)
     assert ["u1", "u2"] == [
         (await manager.load_principal(s.session_id, "cookie")).user_id for s in (later, other)
     ]
-    assert [later.record.sid] == [r.sid for r in await manager.list_user("u1")]
-    assert await manager.get_by_sid(ended.record.sid) is None
-    assert await manager.get_by_sid(later.record.sid) is not None
 
 
 async def test_with_no_healthy_feed_a_store_read_asks_the_revocation_store(
