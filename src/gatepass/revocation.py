@@ -46,7 +46,7 @@ class RevocationSet:
         self._sid: dict[str, float] = {}
         #: user -> (not_before: tokens with an earlier ``iat`` are revoked, at: sessions
         #: begun earlier are, expires_at). ``iat`` is in whole seconds, so ``not_before``
-        #: is the watermark's second (a token issued later in that second lives on); a
+        #: is the watermark's second (a token issued in that second lives on); a
         #: session's start is precise, and so is ``at`` (the log entry's time; its
         #: ``not_before`` if the entry came without one).
         self._users: dict[str, tuple[float, float, float]] = {}

@@ -412,10 +412,8 @@ async def test_users_disable_without_redis_ends_the_sessions_kept_in_redis(
         )
         assert 0 == result.returncode, result.stderr
         # It ended the token family it could list; the two sessions were out of its reach.
-        assert (True, 1) == (
-            json.loads(result.stdout)["disabled"],
-            json.loads(result.stdout)["ended"],
-        )
+        output = json.loads(result.stdout)
+        assert (True, 1) == (output["disabled"], output["ended"])
         t0 = time.perf_counter()
         pairs = [(c, h) for c in (nodes.a, nodes.b, nodes.c) for h in (cached, token)]
         pairs.append((nodes.c, unread))

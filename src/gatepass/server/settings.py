@@ -136,8 +136,9 @@ class ServerSettings:
 
     @property
     def session_settings(self) -> SessionSettings:
-        """The sessions' lifetimes (``last_seen_at`` written at most once a minute, and
-        ten times per idle timeout; no local cache: the server sets its own)."""
+        """The sessions' lifetimes (``last_seen_at`` written at most once per minute or per
+        tenth of the idle timeout, whichever is shorter; no local cache: the server sets
+        its own)."""
         return SessionSettings(
             idle_ttl=self.session_idle_ttl,
             absolute_ttl=self.session_absolute_ttl,
