@@ -4,6 +4,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, FastAPI
 
 from gatepass import Authenticator, Principal, load_keyring, open_store
@@ -14,7 +15,11 @@ from gatepass.integrations.fastapi import current_principal, install
 async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Authenticator]]:
     store = open_store("sqlite:///app.db")  # or the auth server's store: shared keys
     keyring = await load_keyring(store, alg="EdDSA")  # created on first start, kept in the store
-    yield {"gatepass": Authenticator(store=store, keyring=keyring, allowed_scopes={"write"})}
+    auth = Authenticator(store=store, keyring=keyring, allowed_scopes={"write"})
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(auth.run_background)  # revocation feed (checks from memory), key reloads
+        yield {"gatepass": auth}
+        tasks.cancel_scope.cancel()
     await store.aclose()
 
 

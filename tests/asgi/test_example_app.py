@@ -7,6 +7,7 @@ import runpy
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -29,14 +30,19 @@ def test_readme_shows_the_example_verbatim() -> None:
 async def test_example_accepts_bearer_and_session(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The example app answers /me for a Bearer token and for a session cookie."""
+    """The example app answers /me for a Bearer token and for a session cookie, and runs
+    the Authenticator's background tasks: its revocation feed becomes healthy, so
+    revocation checks are answered from memory."""
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, Any] = runpy.run_path(str(EXAMPLE))
     async with lifespan(namespace["app"]) as (app, state):
+        auth = state["gatepass"]
+        with anyio.fail_after(10):
+            while not auth.feed.healthy:
+                await anyio.sleep(0.01)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="https://app.example") as c:
             assert 401 == (await c.get("/me")).status_code
-            auth = state["gatepass"]
             user = await auth.register("ada@example.com", "analytical engine 1843")
             pair = await auth.login_tokens(user, scope="write")
             login = await auth.login_session(user)
