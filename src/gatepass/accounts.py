@@ -74,7 +74,7 @@ class AccountChanges:
             self, user_id: str, sid: str, *, ip: str | None = None, user_agent: str | None = None
         ) -> None: ...
 
-        async def _end_every_login(
+        async def logout_all(
             self,
             user_id: str,
             *,
@@ -219,7 +219,7 @@ class AccountChanges:
         """
         await self.store.set_user_disabled(user_id, disabled)
         ended = (
-            await self._end_every_login(
+            await self.logout_all(
                 user_id, ip=ip, user_agent=user_agent, keep_watermark=DISABLED_WATERMARK_TTL
             )
             if disabled

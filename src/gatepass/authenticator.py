@@ -532,13 +532,6 @@ class Authenticator(AccountChanges):
         )
 
     async def logout_all(
-        self, user_id: str, *, ip: str | None = None, user_agent: str | None = None
-    ) -> int:
-        """End every session and token family of the user, and every token issued so far;
-        return how many sessions and token families were ended."""
-        return await self._end_every_login(user_id, ip=ip, user_agent=user_agent)
-
-    async def _end_every_login(
         self,
         user_id: str,
         *,
@@ -546,7 +539,10 @@ class Authenticator(AccountChanges):
         user_agent: str | None = None,
         keep_watermark: float = 0.0,
     ) -> int:
-        """:meth:`logout_all`, its watermark kept at least ``keep_watermark`` seconds."""
+        """End every session and token family of the user, and every token issued so far;
+        return how many sessions and token families were ended. The user's "revoked
+        before" watermark is kept as long as any of them could live, and at least
+        ``keep_watermark`` seconds (disabling an account keeps it a year)."""
         sessions = await self.sessions.destroy_user(user_id)
         families = await self.refresh_tokens.revoke_user(user_id)
         # The watermark outlives every credential it covers: access tokens issued before
